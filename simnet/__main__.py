@@ -1,0 +1,5 @@
+import sys
+
+from simnet.cli import main
+
+sys.exit(main())

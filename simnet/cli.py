@@ -1,0 +1,253 @@
+"""The ``simnet`` command: parses arguments, builds a config, calls one function.
+
+A :class:`SimNetError` (something the user can fix) is printed as one line and exits with
+status 2; anything else is a bug and keeps its traceback. Nothing imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from simnet.errors import SimNetError
+
+log = logging.getLogger("simnet")
+
+EXAMPLES = """examples:
+  simnet train --out runs/cifar                       train the fast preset on CIFAR-10
+  simnet evaluate runs/cifar                          nearest-neighbour accuracy and more
+  simnet index --model runs/cifar --split train --out runs/cifar/train.index
+  simnet search --index runs/cifar/train.index query.jpg
+"""
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a SimNet model",
+        description="Train a multi-scale Siamese network with contrastive loss "
+        "and OPMS pair mining. Writes a run folder: config.yaml, "
+        "metrics.csv, checkpoint.pt, model.safetensors, model.json.",
+    )
+    p.add_argument("--config", metavar="YAML", help="config file (defaults: the fast preset)")
+    p.add_argument(
+        "--data",
+        metavar="PATH",
+        help="class-folder tree, .tar/.tar.gz of one, path,label CSV or CIFAR-10 "
+        "batches (default: CIFAR-10 at ../shared/data/cifar10-jpg.tar.gz, "
+        "$SIMNET_DATA, or a download of the official release)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default="runs/latest",
+        help="run folder to write (default: runs/latest)",
+    )
+    p.add_argument("--epochs", type=int, metavar="N", help="number of epochs (train.epochs)")
+    p.add_argument("--seed", type=int, metavar="S", help="random seed (train.seed)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config value, e.g. --set train.lr=0.2 (repeatable)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar or info messages")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="measure a trained model on the test split",
+        description="Embed the training and test splits and report k-NN accuracy "
+        "of test images against training images, precision@1, "
+        "MAP@R, ROC-AUC and pair verification accuracy.",
+    )
+    p.add_argument("model", metavar="RUN", help="run folder written by simnet train")
+    p.add_argument("--data", metavar="PATH", help="data set (default: the one trained on)")
+    p.add_argument(
+        "--k",
+        type=int,
+        nargs="+",
+        metavar="K",
+        help="k values for k-NN majority accuracy (default: 1 5 10)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--quiet", action="store_true", help="no info messages")
+
+
+def _add_index(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "index",
+        help="embed a folder or archive of images into a search index",
+        description="Embed every image of a folder, archive or CSV with a "
+        "trained model and save an exact FAISS index with the "
+        "image paths and labels.",
+    )
+    p.add_argument("--model", metavar="RUN", required=True, help="run folder of a trained model")
+    p.add_argument(
+        "--data",
+        metavar="PATH",
+        help="images to index (default: the data set the model was trained on)",
+    )
+    p.add_argument(
+        "--split",
+        choices=["all", "train", "test"],
+        default="all",
+        help="index only one split of the data (default: all)",
+    )
+    p.add_argument("--out", metavar="FILE", required=True, help="index file to write")
+    p.add_argument("--quiet", action="store_true", help="no info messages")
+
+
+def _add_search(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search",
+        help="find the indexed images most similar to query images",
+        description="Embed query images and print their nearest indexed images "
+        "with L2 distances, nearest first.",
+    )
+    p.add_argument("queries", nargs="+", metavar="IMAGE", help="query image file(s)")
+    p.add_argument("--index", metavar="FILE", required=True, help="index file from simnet index")
+    p.add_argument(
+        "--model",
+        metavar="RUN",
+        help="run folder of the model (default: the one that built the index)",
+    )
+    p.add_argument("-k", type=int, default=10, metavar="K", help="matches per query (default: 10)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list with one {query, matches: [{path, label, distance}]} "
+        "object per query",
+    )
+    p.add_argument("--quiet", action="store_true", help="no info messages")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simnet",
+        description="Image similarity with SimNet: train, evaluate, index, search.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from simnet import __version__
+
+    parser.add_argument("--version", action="version", version=f"simnet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_add_train, _add_evaluate, _add_index, _add_search):
+        add(sub)
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from simnet.config import load_config
+    from simnet.train import train
+
+    overrides = list(args.overrides)
+    if args.data:
+        overrides.append(f"data.source={Path(args.data).resolve()}")
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    if args.seed is not None:
+        overrides.append(f"train.seed={args.seed}")
+    config_path = args.config
+    if args.resume and config_path is None and (Path(args.out) / "config.yaml").is_file():
+        config_path = Path(args.out) / "config.yaml"
+    config = load_config(config_path, overrides)
+    run = train(config, args.out, resume=args.resume, progress=not args.quiet)
+    print(f"model written to {run}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from simnet.eval import evaluate
+
+    result = evaluate(args.model, args.data, args.k)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{'metric':<28}value")
+    for key, value in result.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        print(f"{key:<28}{shown}")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from simnet.data.defaults import resolve_data
+    from simnet.index import build_index
+    from simnet.inference import SimNet
+
+    net = SimNet.load(args.model)
+    data = args.data or resolve_data(net.config.data.source, net.config.data.cache_dir)
+    index = build_index(net, data, args.split, model_path=args.model)
+    index.save(args.out)
+    print(f"indexed {len(index)} images into {args.out}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from simnet.index import Index
+    from simnet.inference import SimNet
+
+    if args.k < 1:
+        raise SimNetError("-k must be at least 1")
+    index = Index.load(args.index)
+    model_path = args.model or index.model.get("path")
+    if not model_path:
+        raise SimNetError("the index does not name its model: pass --model RUN")
+    net = SimNet.load(model_path)
+    index.check_model(net.model_id, net.dim, net.preprocessing)
+    embeddings, kept, skipped = net.embed_files(args.queries)
+    for path, reason in skipped:
+        log.warning("skipped query %s", reason if path in reason else f"{path}: {reason}")
+    if not kept:
+        raise SimNetError(f"no readable query image: {skipped[0][1]}")
+    results = index.search(embeddings, args.k)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {"query": q, "matches": [m.to_dict() for m in matches]}
+                    for q, matches in zip(kept, results, strict=True)
+                ]
+            )
+        )
+        return 1 if skipped else 0
+    for query, matches in zip(kept, results, strict=True):
+        print(f"query: {query}")
+        for rank, m in enumerate(matches, start=1):
+            print(f"  {rank:>3}  {m.distance:8.4f}  {m.label:<12} {m.path}")
+    return 1 if skipped else 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "index": cmd_index, "search": cmd_search}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="simnet: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return COMMANDS[args.command](args)
+    except SimNetError as exc:
+        print(f"simnet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("simnet: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""Typed configuration: one dataclass per part, YAML in, ``section.key=value`` overrides.
+
+The resolved configuration is saved beside every run's outputs (``config.yaml``), so a run
+can always be repeated with ``simnet train --config RUN/config.yaml``.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simnet.errors import SimNetError
+
+
+@dataclass
+class DataConfig:
+    source: str | None = None  # folder, .tar(.gz), CSV or CIFAR-10 batches; None: default
+    image_size: int = 32  # every image is decoded once to image_size x image_size RGB
+    test_fraction: float = 0.2  # held out (by a hash of the path) when the source has no test split
+    val_fraction: float = 0.0  # of the training split, for per-epoch validation loss
+    cache_dir: str | None = None  # decode cache; None: $SIMNET_CACHE or ~/.cache/simnet
+
+
+@dataclass
+class AugmentConfig:
+    crop_padding: int = 4  # random crop with zero padding = translation by up to this many px
+    hflip: bool = True
+    rotation: float = 0.0  # max degrees either way
+    zoom: float = 0.0  # max relative scale change, e.g. 0.1 for 0.9..1.1
+    shear: float = 0.0  # max degrees either way
+    noise_std: float = 0.0  # Gaussian noise on [0, 1] pixels
+    brightness: float = 0.0  # max additive change on [0, 1] pixels
+    contrast: float = 0.0  # max relative change, e.g. 0.2 for 0.8..1.2
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "compact"  # CNN1, from the backbone registry
+    width: int = 32  # compact backbone: channels of the stem; stages use 2x, 4x, 8x
+    scales: list[int] = field(
+        default_factory=lambda: [2, 4]
+    )  # CNN2/CNN3 down-sampling; [] = single-scale
+    branch_width: int = 32  # channels of the shallow branches' first conv
+    branch_dim: int = 64  # output size of each shallow branch
+    embedding_dim: int = 128
+    dropout: float = 0.0  # before the fusion layer; the paper uses 0.5 on its long schedule
+
+
+@dataclass
+class LossConfig:
+    name: str = "contrastive"
+    margin: float = 1.0
+    metric: str = "euclidean"  # euclidean | cosine | l1
+    balance: bool = True  # weigh the mean positive and mean negative loss equally
+
+
+@dataclass
+class MiningConfig:
+    strategy: str = "opms"
+    lambda_start: float = 0.0
+    lambda_step: float | None = None  # per epoch; None: 1 / epochs (Algorithm 1)
+    lambda_max: float = 1.0  # the paper's Table 2 knob
+    max_negatives: int | None = None  # random candidate negatives per batch; None: all
+    min_negative_fraction: float = 0.1  # share of surviving negatives kept at lambda = 0
+    outlier_fraction: float = 0.02  # hardest pairs dropped at lambda = 0, none at lambda = 1
+    prune_positives: bool = True  # drop positives that already satisfy the pair constraint
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 500
+    per_class: int = 50  # m images per class in a batch; classes per batch = batch_size // m
+    lr: float = 0.4  # peak of the one-cycle schedule
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    warmup: float = 0.2  # fraction of steps spent rising to the peak learning rate
+    bf16: str = "auto"  # auto | on | off: bf16 autocast (auto: on where the CPU has bf16 units)
+    channels_last: bool = True
+    seed: int = 0
+    threads: int | None = None  # torch intra-op threads; None: all cores
+
+
+@dataclass
+class EvalConfig:
+    ks: list[int] = field(default_factory=lambda: [1, 5, 10])
+    flip: bool = True  # average the embeddings of an image and its mirror image
+    pairs: int = 20000  # verification pairs (half similar) drawn from the test split
+    batch_size: int = 1000
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    mining: MiningConfig = field(default_factory=MiningConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Checks and converts one value to its field's annotated type."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        annotation = next(a for a in options if a is not type(None))
+        origin = typing.get_origin(annotation)
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            value = [value] if value not in ("", None) else []
+        (item,) = typing.get_args(annotation)
+        return [_coerce(v, item, where) for v in value]
+    try:
+        if annotation is bool:
+            if isinstance(value, str):
+                if value.lower() in ("true", "yes", "on", "1"):
+                    return True
+                if value.lower() in ("false", "no", "off", "0"):
+                    return False
+                raise ValueError
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if annotation is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return annotation(value)
+    except (TypeError, ValueError):
+        raise SimNetError(
+            f"config {where}: {value!r} is not a valid {annotation.__name__}"
+        ) from None
+
+
+def _apply(section: Any, values: dict[str, Any], where: str) -> None:
+    hints = typing.get_type_hints(type(section))
+    names = {f.name for f in fields(section)}
+    for key, value in values.items():
+        if key not in names:
+            known = ", ".join(sorted(names))
+            raise SimNetError(f"config: unknown key {where}.{key} (known: {known})")
+        setattr(section, key, _coerce(value, hints[key], f"{where}.{key}"))
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Builds a config: defaults, a YAML file, then ``section.key=value`` overrides."""
+    config = Config()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise SimNetError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise SimNetError(
+                f"config file {path} is not valid YAML: {exc}".splitlines()[0]
+            ) from None
+        if not isinstance(data, dict):
+            raise SimNetError(f"config file {path} must hold a mapping of sections")
+        for name, values in data.items():
+            section = _section(config, name)
+            if not isinstance(values, dict):
+                raise SimNetError(f"config section {name} must be a mapping")
+            _apply(section, values, name)
+    for item in overrides or []:
+        key, sep, text = item.partition("=")
+        if not sep or "." not in key:
+            raise SimNetError(f"override {item!r} must look like section.key=value")
+        name, _, leaf = key.partition(".")
+        _apply(_section(config, name), {leaf: _parse_scalar(text)}, name)
+    validate(config)
+    return config
+
+
+def _section(config: Config, name: str) -> Any:
+    if name not in {f.name for f in fields(config)}:
+        known = ", ".join(f.name for f in fields(config))
+        raise SimNetError(f"config: unknown section {name!r} (known: {known})")
+    return getattr(config, name)
+
+
+def validate(config: Config) -> None:
+    """Raises :class:`SimNetError` for values no run could use."""
+    t, m = config.train, config.mining
+    checks = [
+        (config.data.image_size >= 8, "data.image_size must be at least 8"),
+        (0.0 <= config.data.test_fraction < 1.0, "data.test_fraction must be in [0, 1)"),
+        (0.0 <= config.data.val_fraction < 1.0, "data.val_fraction must be in [0, 1)"),
+        (t.epochs >= 1, "train.epochs must be at least 1"),
+        (t.per_class >= 2, "train.per_class must be at least 2 (positive pairs need two images)"),
+        (t.batch_size >= 2 * t.per_class, "train.batch_size must hold at least two classes"),
+        (t.lr > 0, "train.lr must be positive"),
+        (t.bf16 in ("auto", "on", "off"), "train.bf16 must be auto, on or off"),
+        (0.0 <= m.lambda_start <= 1.0, "mining.lambda_start must be in [0, 1]"),
+        (0.0 < m.lambda_max <= 1.0, "mining.lambda_max must be in (0, 1]"),
+        (0.0 < m.min_negative_fraction <= 1.0, "mining.min_negative_fraction must be in (0, 1]"),
+        (0.0 <= m.outlier_fraction < 0.5, "mining.outlier_fraction must be in [0, 0.5)"),
+        (config.loss.margin > 0, "loss.margin must be positive"),
+        (config.model.embedding_dim >= 2, "model.embedding_dim must be at least 2"),
+        (0.0 <= config.model.dropout < 1.0, "model.dropout must be in [0, 1)"),
+        (
+            all(s >= 2 for s in config.model.scales),
+            "model.scales must be down-sampling factors >= 2",
+        ),
+        (all(k >= 1 for k in config.eval.ks), "eval.ks must be positive"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise SimNetError(f"config: {message}")
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Rebuilds a saved config (for example from a checkpoint)."""
+    config = Config()
+    for name, values in data.items():
+        _apply(_section(config, name), values, name)
+    return config
+
+
+__all__ = ["Config", "load_config", "config_from_dict", "validate"]

@@ -1,0 +1,72 @@
+"""Decoding one image file to a fixed-size RGB uint8 array.
+
+Grayscale, palette, RGBA, CMYK and 16-bit images are converted to 8-bit RGB; EXIF
+orientation is applied; anything that cannot be decoded raises :class:`ImageError`.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from simnet.errors import ImageError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+MAX_PIXELS = 64_000_000  # larger images are refused as decompression bombs
+
+
+def is_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit and float images: scale the full range to 8 bits.
+        array = np.asarray(image, dtype=np.float64)
+        low, high = float(array.min()), float(array.max())
+        scaled = (array - low) / (high - low) * 255.0 if high > low else np.zeros_like(array)
+        image = Image.fromarray(scaled.round().astype(np.uint8), mode="L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent pixels become black, as zero padding does.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+def decode_image(data: bytes | str | Path, size: int) -> np.ndarray:
+    """Decodes image bytes (or a file path) to a ``(size, size, 3)`` uint8 RGB array.
+
+    Raises:
+        ImageError: the data is not a readable image, or too large to decode safely.
+    """
+    name = str(data) if isinstance(data, str | Path) else "image data"
+    try:
+        if isinstance(data, str | Path):
+            data = Path(data).read_bytes()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise ImageError(f"{name}: {image.width}x{image.height} pixels is too large")
+                image.seek(0)  # first frame of animations
+                image = ImageOps.exif_transpose(image)
+                image = _to_rgb(image)
+                if image.size != (size, size):
+                    image = image.resize((size, size), Image.Resampling.BICUBIC)
+                return np.asarray(image, dtype=np.uint8).copy()
+    except ImageError:
+        raise
+    except (
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImageError(f"{name}: not a readable image ({reason})") from None

@@ -1,0 +1,81 @@
+"""Class-balanced batches: m images from each of several classes, so every batch holds
+positive pairs for the miner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from simnet.errors import SimNetError
+
+
+class ClassBalancedBatchSampler:
+    """Yields batches of indices with ``per_class`` images from each of
+    ``batch_size // per_class`` classes.
+
+    Each class's images are drawn from its own shuffled stream, so within an epoch every
+    image is seen about once before any is repeated. Seeded by ``(seed, epoch)``.
+
+    Args:
+        labels: ``(N,)`` integer class of every image.
+        batch_size: images per batch (rounded down to a multiple of ``per_class``).
+        per_class: images per class in a batch (the paper's m).
+        seed: base seed; call :meth:`set_epoch` before each epoch.
+    """
+
+    def __init__(self, labels: np.ndarray, batch_size: int, per_class: int, seed: int = 0):
+        if per_class < 2:
+            raise ValueError(f"per_class must be at least 2, got {per_class}")
+        self.labels = np.asarray(labels)
+        self.by_class = [np.flatnonzero(self.labels == c) for c in np.unique(self.labels)]
+        if len(self.by_class) < 2:
+            raise SimNetError(
+                "training needs at least 2 classes (negative pairs are impossible "
+                f"with {len(self.by_class)})"
+            )
+        self.per_class = per_class
+        self.classes_per_batch = max(2, min(batch_size // per_class, len(self.by_class)))
+        self.seed = seed
+        self.epoch = 0
+
+    @property
+    def batch_size(self) -> int:
+        return self.classes_per_batch * self.per_class
+
+    def __len__(self) -> int:
+        return max(1, len(self.labels) // self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        rng = np.random.default_rng((self.seed, self.epoch))
+        streams = [_Stream(idx, rng) for idx in self.by_class]
+        sizes = np.array([len(idx) for idx in self.by_class], dtype=np.float64)
+        for _ in range(len(self)):
+            # Classes are picked in proportion to their size, without replacement.
+            chosen = rng.choice(
+                len(streams), self.classes_per_batch, replace=False, p=sizes / sizes.sum()
+            )
+            yield np.concatenate([streams[c].take(self.per_class) for c in chosen])
+
+
+class _Stream:
+    """Endless shuffled passes over one class's indices."""
+
+    def __init__(self, index: np.ndarray, rng: np.random.Generator):
+        self.index, self.rng = index, rng
+        self.order = rng.permutation(index)
+        self.pos = 0
+
+    def take(self, n: int) -> np.ndarray:
+        out = []
+        while n > 0:
+            if self.pos == len(self.order):
+                self.order, self.pos = self.rng.permutation(self.index), 0
+            part = self.order[self.pos : self.pos + n]
+            out.append(part)
+            self.pos += len(part)
+            n -= len(part)
+        return np.concatenate(out)

@@ -1,0 +1,279 @@
+"""Where labelled images come from: a class-folder tree, a tar of one, a CSV, or CIFAR-10.
+
+A source lists records (a display path, a label and, when the source defines one, a split)
+and streams each record's payload: encoded image bytes, or an already decoded array for
+the CIFAR-10 batches. Decoding and caching happen in :mod:`simnet.data.cache`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import pickle
+import tarfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simnet.data.images import is_image_name
+from simnet.errors import SimNetError
+
+SPLIT_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test"}
+
+
+@dataclass(frozen=True)
+class Record:
+    key: str  # a path a person can read; for archives "archive.tar.gz::member"
+    label: str  # "" for an unlabelled image (one directly in a folder's root)
+    split: str | None  # "train", "test", or None when the source defines no split
+
+
+Payload = bytes | np.ndarray  # encoded image bytes, or a decoded (H, W, 3) uint8 array
+
+
+class Source(ABC):
+    """A set of labelled images."""
+
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """Changes whenever the source's content may have changed."""
+
+    @abstractmethod
+    def stream(self) -> Iterator[tuple[Record, Payload | None]]:
+        """Yields each record with its payload (None when it cannot be read)."""
+
+
+def _digest(parts: list[str]) -> str:
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _stat_key(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def _split_and_label(parts: tuple[str, ...]) -> tuple[str, str | None]:
+    """Maps the directory parts above a file to (label, split); "" labels a file in no class."""
+    if not parts:
+        return "", None
+    for i, part in enumerate(parts[:-1]):
+        if part.lower() in SPLIT_NAMES:
+            return parts[-1], SPLIT_NAMES[part.lower()] if i == len(parts) - 2 else None
+    return parts[-1], None
+
+
+class FolderSource(Source):
+    """``root/<label>/*.jpg``, or ``root/{train,test}/<label>/*.jpg`` with a fixed split.
+
+    Images directly in ``root`` are unlabelled: indexed and searched, never trained on.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise SimNetError(f"data folder not found: {self.root}")
+        self._files = self._scan()
+
+    def _scan(self) -> list[tuple[Path, Record]]:
+        found = []
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+            dirnames.sort()
+            rel = Path(dirpath).relative_to(self.root).parts
+            for name in sorted(filenames):
+                if not is_image_name(name):
+                    continue
+                label, split = _split_and_label(rel)
+                path = Path(dirpath) / name
+                found.append((path, Record(str(path), label, split)))
+        return found
+
+    def fingerprint(self) -> str:
+        parts = [f"folder|{self.root.resolve()}"]
+        for path, _ in self._files:
+            try:
+                parts.append(_stat_key(path))
+            except OSError:
+                parts.append(f"{path}|unreadable")
+        return _digest(parts)
+
+    def stream(self) -> Iterator[tuple[Record, Payload | None]]:
+        for path, record in self._files:
+            try:
+                yield record, path.read_bytes()
+            except OSError:
+                yield record, None
+
+
+class TarSource(Source):
+    """A ``.tar`` / ``.tar.gz`` / ``.tgz`` holding a class-folder tree; read in one pass."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SimNetError(f"archive not found: {self.path}")
+        if not tarfile.is_tarfile(self.path):
+            raise SimNetError(f"not a tar archive: {self.path}")
+
+    def fingerprint(self) -> str:
+        return _digest([f"tar|{_stat_key(self.path)}"])
+
+    def stream(self) -> Iterator[tuple[Record, Payload | None]]:
+        try:
+            with tarfile.open(self.path, mode="r|*") as archive:
+                for member in archive:
+                    if not member.isfile() or not is_image_name(member.name):
+                        continue
+                    label, split = _split_and_label(Path(member.name).parts[:-1])
+                    record = Record(f"{self.path}::{member.name}", label, split)
+                    handle = archive.extractfile(member)
+                    yield record, handle.read() if handle is not None else None
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise SimNetError(f"archive {self.path} is damaged: {exc}") from None
+
+
+class CsvSource(Source):
+    """A CSV with a ``path,label`` header (and optionally ``split``); relative paths are
+    resolved against the CSV's folder."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SimNetError(f"CSV file not found: {self.path}")
+        self._rows = self._read()
+
+    def _read(self) -> list[tuple[Path, Record]]:
+        with self.path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            columns = set(reader.fieldnames or [])
+            if {"path_a", "path_b", "similar"} <= columns:
+                raise SimNetError(
+                    f"{self.path} is a pairs CSV (path_a,path_b,similar); "
+                    "training from explicit pairs is not available yet: give a path,label CSV"
+                )
+            if not {"path", "label"} <= columns:
+                raise SimNetError(f"{self.path} needs a header with columns path,label")
+            rows = []
+            for line, row in enumerate(reader, start=2):
+                if not row.get("path") or row.get("label") in (None, ""):
+                    raise SimNetError(f"{self.path}:{line}: empty path or label")
+                path = Path(row["path"])
+                if not path.is_absolute():
+                    path = self.path.parent / path
+                split = SPLIT_NAMES.get((row.get("split") or "").strip().lower())
+                rows.append((path, Record(str(path), row["label"], split)))
+        return rows
+
+    def fingerprint(self) -> str:
+        parts = [f"csv|{_stat_key(self.path)}"]
+        for path, _ in self._rows:
+            try:
+                parts.append(_stat_key(path))
+            except OSError:
+                parts.append(f"{path}|missing")
+        return _digest(parts)
+
+    def stream(self) -> Iterator[tuple[Record, Payload | None]]:
+        for path, record in self._rows:
+            try:
+                yield record, path.read_bytes()
+            except OSError:
+                yield record, None
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Loads the CIFAR-10 python batches without running arbitrary code: only the numpy
+    constructors those files need are allowed."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _load_cifar_batch(path: Path) -> dict:
+    try:
+        with path.open("rb") as handle:
+            batch = _CifarUnpickler(handle, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError) as exc:
+        raise SimNetError(f"{path} is not a CIFAR-10 batch file: {exc}") from None
+    if not isinstance(batch, dict):
+        raise SimNetError(f"{path} is not a CIFAR-10 batch file")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+
+
+class CifarSource(Source):
+    """The official CIFAR-10 python release (``cifar-10-batches-py``)."""
+
+    TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
+    TEST = ["test_batch"]
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        missing = [
+            n for n in self.TRAIN + self.TEST + ["batches.meta"] if not (self.root / n).is_file()
+        ]
+        if missing:
+            raise SimNetError(f"{self.root} is missing CIFAR-10 files: {', '.join(missing)}")
+
+    @staticmethod
+    def looks_like(root: Path) -> bool:
+        return (root / "data_batch_1").is_file() and (root / "batches.meta").is_file()
+
+    def fingerprint(self) -> str:
+        names = self.TRAIN + self.TEST + ["batches.meta"]
+        return _digest(["cifar"] + [_stat_key(self.root / n) for n in names])
+
+    def stream(self) -> Iterator[tuple[Record, Payload | None]]:
+        meta = _load_cifar_batch(self.root / "batches.meta")
+        classes = [c.decode() if isinstance(c, bytes) else str(c) for c in meta["label_names"]]
+        for split, names in (("train", self.TRAIN), ("test", self.TEST)):
+            for name in names:
+                batch = _load_cifar_batch(self.root / name)
+                data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+                data = data.transpose(0, 2, 3, 1)  # (N, 32, 32, 3)
+                for i, (image, label) in enumerate(zip(data, batch["labels"], strict=True)):
+                    key = f"{self.root / name}::{i}"
+                    yield Record(key, classes[int(label)], split), np.ascontiguousarray(image)
+
+
+def open_source(path: str | Path) -> Source:
+    """Picks the source type for a path: CIFAR batches dir, folder, archive or CSV."""
+    path = Path(path)
+    if not path.exists():
+        raise SimNetError(f"data not found: {path}")
+    if path.is_dir():
+        for candidate in (path, path / "cifar-10-batches-py"):
+            if CifarSource.looks_like(candidate):
+                return CifarSource(candidate)
+        return FolderSource(path)
+    name = path.name.lower()
+    if name.endswith(".csv"):
+        return CsvSource(path)
+    if name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
+        return TarSource(path)
+    raise SimNetError(f"unsupported data path {path}: give a folder, a .tar/.tar.gz or a .csv")
+
+
+__all__ = [
+    "Record",
+    "Source",
+    "FolderSource",
+    "TarSource",
+    "CsvSource",
+    "CifarSource",
+    "open_source",
+]

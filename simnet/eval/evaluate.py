@@ -1,0 +1,58 @@
+"""``simnet evaluate``: embed the train and test splits and measure retrieval."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simnet.data import load_dataset, open_source
+from simnet.data.defaults import resolve_data
+from simnet.eval.metrics import knn_accuracy, map_at_r, precision_at_1, sample_pairs, verification
+from simnet.inference import SimNet
+
+
+def evaluate(
+    model: SimNet | str | Path, data: str | Path | None = None, ks: list[int] | None = None
+) -> dict[str, Any]:
+    """Nearest-neighbour metrics of the test split against the training split.
+
+    Args:
+        model: a loaded model or its run folder.
+        data: the data set; None uses the one the model was trained on.
+        ks: k values for k-NN majority accuracy (default: the model's ``eval.ks``).
+    Returns:
+        A flat dict; ``knn_accuracy`` is the 1-NN accuracy as a fraction.
+    """
+    net = model if isinstance(model, SimNet) else SimNet.load(model)
+    config = net.config
+    path = (
+        Path(data) if data is not None else resolve_data(config.data.source, config.data.cache_dir)
+    )
+    dataset = load_dataset(
+        open_source(path), config.data.image_size, config.data.test_fraction, config.data.cache_dir
+    )
+    ks = sorted(set(ks or config.eval.ks) | {1})
+    started = time.perf_counter()
+    train_emb = net.embed_array(dataset.train.images, config.eval.batch_size)
+    test_emb = net.embed_array(dataset.test.images, config.eval.batch_size)
+    embed_seconds = time.perf_counter() - started
+    train_labels, test_labels = dataset.train.labels, dataset.test.labels
+    accuracy = knn_accuracy(train_emb, train_labels, test_emb, test_labels, ks)
+    a, b, similar = sample_pairs(test_labels, config.eval.pairs, seed=0)
+    distances = np.linalg.norm(test_emb[a] - test_emb[b], axis=1)
+    result: dict[str, Any] = {
+        "knn_accuracy": accuracy[1],
+        **{f"knn_accuracy@{k}": v for k, v in accuracy.items() if k != 1},
+        "precision_at_1": precision_at_1(train_emb, train_labels, test_emb, test_labels),
+        "map_at_r": map_at_r(train_emb, train_labels, test_emb, test_labels),
+        **verification(distances, similar),
+        "verification_pairs": int(len(similar)),
+        "train_images": len(train_labels),
+        "test_images": len(test_labels),
+        "embed_images_per_second": (len(train_labels) + len(test_labels)) / embed_seconds,
+        "data": str(path),
+    }
+    return result

@@ -1,0 +1,149 @@
+"""Retrieval and verification metrics on embeddings (numbers only; no plotting here).
+
+Memory stays bounded for large sets: neighbours come from FAISS or from chunked distance
+blocks, never from an N x N matrix.
+"""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score, roc_curve
+
+
+def nearest_neighbours(
+    reference: np.ndarray, queries: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest references of each query: ``(Q, k)`` L2 distances and indices."""
+    index = faiss.IndexFlatL2(reference.shape[1])
+    index.add(np.ascontiguousarray(reference, dtype=np.float32))
+    d2, idx = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    return np.sqrt(np.maximum(d2, 0.0)), idx
+
+
+def knn_vote(neighbour_labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Majority label of each row of ``(Q, k)`` neighbour labels; ties go to the class
+    whose members are nearer."""
+    q, k = neighbour_labels.shape
+    scores = np.zeros((q, num_classes))
+    weights = 1.0 - 1e-6 * np.arange(k)  # a nearer neighbour breaks a tie
+    np.add.at(scores, (np.repeat(np.arange(q), k), neighbour_labels.ravel()), np.tile(weights, q))
+    return scores.argmax(1)
+
+
+def knn_accuracy(
+    reference: np.ndarray,
+    reference_labels: np.ndarray,
+    queries: np.ndarray,
+    query_labels: np.ndarray,
+    ks: list[int],
+) -> dict[int, float]:
+    """Accuracy of k-NN majority classification of the queries, for each k."""
+    _, idx = nearest_neighbours(reference, queries, max(ks))
+    neighbour_labels = reference_labels[idx]  # (Q, kmax)
+    num_classes = int(max(reference_labels.max(), query_labels.max())) + 1
+    return {
+        k: float((knn_vote(neighbour_labels[:, :k], num_classes) == query_labels).mean())
+        for k in ks
+    }
+
+
+def precision_at_1(
+    reference: np.ndarray,
+    reference_labels: np.ndarray,
+    queries: np.ndarray,
+    query_labels: np.ndarray,
+) -> float:
+    """Share of queries whose nearest reference has the query's label."""
+    _, idx = nearest_neighbours(reference, queries, 1)
+    return float((reference_labels[idx[:, 0]] == query_labels).mean())
+
+
+def map_at_r(
+    reference: np.ndarray,
+    reference_labels: np.ndarray,
+    queries: np.ndarray,
+    query_labels: np.ndarray,
+    chunk: int = 256,
+) -> float:
+    """Mean average precision at R (Musgrave et al., 2020), R = references of the query's class.
+
+    For each query, ``(1/R) * sum_{i<=R} precision@i * [i-th neighbour is relevant]``.
+    """
+    ref = torch.from_numpy(np.ascontiguousarray(reference, dtype=np.float32))
+    ref_labels = torch.from_numpy(reference_labels)
+    counts = torch.bincount(ref_labels, minlength=int(query_labels.max()) + 1)
+    total = 0.0
+    for start in range(0, len(queries), chunk):
+        q = torch.from_numpy(np.ascontiguousarray(queries[start : start + chunk], dtype=np.float32))
+        ql = torch.from_numpy(query_labels[start : start + chunk])
+        r = counts[ql]  # (c,)
+        rmax = int(r.max())
+        if rmax == 0:
+            continue
+        d = torch.cdist(q, ref)  # (c, N)
+        idx = d.topk(rmax, dim=1, largest=False).indices  # (c, rmax), nearest first
+        relevant = (ref_labels[idx] == ql[:, None]).float()
+        ranks = torch.arange(1, rmax + 1, dtype=torch.float32)
+        within = (ranks[None, :] <= r[:, None]).float()
+        precision = relevant.cumsum(1) / ranks
+        ap = (precision * relevant * within).sum(1) / r.clamp_min(1)
+        total += float(ap[r > 0].sum())
+    return total / len(queries)
+
+
+def sample_pairs(
+    labels: np.ndarray, n: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """About ``n`` pairs of distinct items, half similar (same label), half not.
+
+    Returns:
+        ``(a, b, similar)`` index arrays and a bool array.
+    """
+    rng = np.random.default_rng(seed)
+    by_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    usable = [ix for ix in by_class if len(ix) >= 2]
+    half = n // 2
+    a_pos, b_pos = [], []
+    if usable:
+        cls = rng.integers(0, len(usable), half)
+        for c in range(len(usable)):
+            m = int((cls == c).sum())
+            pairs = (
+                np.stack([rng.choice(usable[c], 2, replace=False) for _ in range(m)])
+                if m
+                else np.empty((0, 2), int)
+            )
+            a_pos.append(pairs[:, 0])
+            b_pos.append(pairs[:, 1])
+    a_neg = rng.integers(0, len(labels), 4 * half)
+    b_neg = rng.integers(0, len(labels), 4 * half)
+    keep = labels[a_neg] != labels[b_neg]
+    a_neg, b_neg = a_neg[keep][:half], b_neg[keep][:half]
+    a = np.concatenate(a_pos + [a_neg]).astype(np.int64)
+    b = np.concatenate(b_pos + [b_neg]).astype(np.int64)
+    similar = np.concatenate([np.ones(len(a) - len(a_neg), bool), np.zeros(len(a_neg), bool)])
+    return a, b, similar
+
+
+def verification(distances: np.ndarray, similar: np.ndarray) -> dict[str, float]:
+    """ROC-AUC of "similar" scored by closeness, and the accuracy at the best threshold.
+
+    Returns:
+        ``roc_auc``, ``verification_accuracy`` and ``threshold`` (pairs at or under it are
+        called similar).
+    """
+    if similar.all() or not similar.any():
+        raise ValueError("verification needs both similar and dissimilar pairs")
+    scores = -distances
+    fpr, tpr, thresholds = roc_curve(similar, scores)
+    p, n = similar.sum(), (~similar).sum()
+    accuracy = (tpr * p + (1.0 - fpr) * n) / (p + n)
+    best = int(np.argmax(accuracy))
+    threshold = float(-thresholds[best]) if np.isfinite(thresholds[best]) else 0.0
+    return {
+        "roc_auc": float(roc_auc_score(similar, scores)),
+        "verification_accuracy": float(accuracy[best]),
+        "threshold": threshold,
+    }

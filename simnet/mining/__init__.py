@@ -1,0 +1,28 @@
+"""Pair mining: OPMS (and, behind the same interface, the baseline strategies).
+
+Never imports models: miners see embeddings and labels only.
+"""
+
+from simnet.config import MiningConfig
+from simnet.errors import SimNetError
+from simnet.mining.base import PairMiner, candidate_pairs
+from simnet.mining.opms import OPMS
+from simnet.mining.schedule import LambdaSchedule
+from simnet.pairs import Pairs
+
+__all__ = ["OPMS", "LambdaSchedule", "PairMiner", "Pairs", "candidate_pairs", "create_miner"]
+
+
+def create_miner(config: MiningConfig, margin: float, metric: str, seed: int) -> PairMiner:
+    """The miner a :class:`simnet.config.MiningConfig` names."""
+    if config.strategy != "opms":
+        raise SimNetError(f"unknown mining strategy {config.strategy!r} (available: opms)")
+    return OPMS(
+        margin=margin,
+        metric=metric,
+        max_negatives=config.max_negatives,
+        min_negative_fraction=config.min_negative_fraction,
+        outlier_fraction=config.outlier_fraction,
+        prune_positives=config.prune_positives,
+        seed=seed,
+    )

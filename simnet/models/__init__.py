@@ -1,0 +1,18 @@
+"""Models: the backbone registry, shallow branches and the multi-scale Siamese network.
+
+Nothing here knows about training, losses or mining.
+"""
+
+from simnet.models import compact  # noqa: F401  (registers the compact backbone)
+from simnet.models.branches import ShallowBranch
+from simnet.models.registry import create_backbone, list_backbones, register_backbone
+from simnet.models.simnet import SimNetModel, build_model
+
+__all__ = [
+    "ShallowBranch",
+    "SimNetModel",
+    "build_model",
+    "create_backbone",
+    "list_backbones",
+    "register_backbone",
+]

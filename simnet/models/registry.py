@@ -1,0 +1,42 @@
+"""The backbone registry: CNN1 is chosen by name, and adding one is one small file.
+
+A backbone is an ``nn.Module`` mapping ``(B, 3, H, W)`` images to ``(B, out_dim)`` features
+and exposing ``out_dim``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from simnet.errors import SimNetError
+
+_BACKBONES: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_backbone(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator that makes a backbone factory available to :func:`create_backbone`."""
+
+    def add(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _BACKBONES:
+            raise ValueError(f"backbone {name!r} is registered twice")
+        _BACKBONES[name] = factory
+        return factory
+
+    return add
+
+
+def list_backbones() -> list[str]:
+    return sorted(_BACKBONES)
+
+
+def create_backbone(name: str, **kwargs: Any) -> nn.Module:
+    """Builds the backbone registered under ``name``."""
+    if name not in _BACKBONES:
+        raise SimNetError(f"unknown backbone {name!r} (available: {', '.join(list_backbones())})")
+    model = _BACKBONES[name](**kwargs)
+    if not isinstance(getattr(model, "out_dim", None), int):
+        raise TypeError(f"backbone {name!r} must expose an integer out_dim")
+    return model

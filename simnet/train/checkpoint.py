@@ -1,0 +1,33 @@
+"""Checkpoints in safe formats, written atomically.
+
+``checkpoint.pt`` holds the whole training state (weights, optimizer, schedule, epoch) as
+plain tensors and numbers, loaded with ``weights_only=True`` so no code is ever unpickled.
+The final model is written by :mod:`simnet.models.store`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from simnet.errors import SimNetError
+from simnet.storage import atomic_path
+
+STATE_FILE = "checkpoint.pt"
+
+
+def save_state(run_dir: Path, state: dict[str, Any]) -> None:
+    with atomic_path(run_dir / STATE_FILE) as tmp:
+        torch.save(state, tmp)
+
+
+def load_state(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / STATE_FILE
+    if not path.is_file():
+        raise SimNetError(f"no checkpoint to resume from in {run_dir}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad or unsafe file
+        raise SimNetError(f"cannot load checkpoint {path}: {str(exc).splitlines()[0]}") from None

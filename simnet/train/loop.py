@@ -1,0 +1,280 @@
+"""The training loop: class-balanced batches, augmentation, one forward, OPMS, contrastive
+loss, SGD with a one-cycle schedule; a checkpoint and a metrics row after every epoch."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from simnet.config import Config
+from simnet.data import (
+    BatchAugment,
+    ClassBalancedBatchSampler,
+    ImageSet,
+    load_dataset,
+    open_source,
+    to_input,
+)
+from simnet.data.defaults import resolve_data
+from simnet.errors import SimNetError
+from simnet.losses import ContrastiveLoss
+from simnet.mining import LambdaSchedule, PairMiner, Pairs, candidate_pairs, create_miner
+from simnet.models import SimNetModel, build_model
+from simnet.models.store import save_model
+from simnet.runtime import autocast, seed_everything, set_threads, use_bf16
+from simnet.storage import atomic_write_text
+from simnet.train.checkpoint import STATE_FILE, load_state, save_state
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.csv"
+COLUMNS = [
+    "epoch",
+    "lambda",
+    "lr",
+    "train_loss",
+    "positives",
+    "negatives",
+    "val_loss",
+    "seconds",
+    "images_per_second",
+]
+
+
+@dataclass
+class Parts:
+    """Everything one training step needs."""
+
+    model: SimNetModel
+    miner: PairMiner
+    loss: ContrastiveLoss
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    bf16: bool
+    channels_last: bool
+
+
+def _split_validation(
+    train: ImageSet, fraction: float, seed: int
+) -> tuple[ImageSet, ImageSet | None]:
+    if fraction <= 0:
+        return train, None
+    order = np.random.default_rng(seed).permutation(len(train))
+    cut = max(2, int(round(fraction * len(train))))
+    return train.subset(np.sort(order[cut:])), train.subset(np.sort(order[:cut]))
+
+
+def _optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
+    """SGD; no weight decay on biases and batch-norm parameters."""
+    t = config.train
+    decay = [p for p in model.parameters() if p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.dim() <= 1]
+    groups = [
+        {"params": decay, "weight_decay": t.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, nesterov=t.nesterov)
+
+
+def one_cycle(step: int, total: int, warmup: float) -> float:
+    """Learning-rate factor of a one-cycle schedule: a linear rise from 0.1 to 1 over the
+    first ``warmup`` share of the steps, then a linear fall to 0.01 at the end."""
+    rise = max(1, round(warmup * total))
+    if step < rise:
+        return 0.1 + 0.9 * step / rise
+    return 1.0 - 0.99 * min(1.0, (step - rise) / max(1, total - rise))
+
+
+def build_parts(config: Config, total_steps: int) -> Parts:
+    t = config.train
+    model = build_model(config.model)
+    if t.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = _optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, partial(one_cycle, total=total_steps, warmup=t.warmup)
+    )
+    miner = create_miner(config.mining, config.loss.margin, config.loss.metric, t.seed)
+    loss = ContrastiveLoss(config.loss.margin, config.loss.metric, config.loss.balance)
+    return Parts(model, miner, loss, optimizer, scheduler, use_bf16(t.bf16), t.channels_last)
+
+
+def train_step(
+    parts: Parts, x: torch.Tensor, labels: torch.Tensor, lam: float
+) -> tuple[float, dict]:
+    """One optimisation step on a batch; returns the loss and the miner's counts."""
+    parts.model.train()
+    with autocast(parts.bf16):
+        embeddings = parts.model(x)  # (B, D) float32, unit norm
+    pairs = parts.miner.mine(embeddings.detach(), labels, lam)
+    loss = parts.loss(embeddings, pairs)
+    if not torch.isfinite(loss):
+        raise SimNetError(
+            "the loss became non-finite (try a lower train.lr); the last good checkpoint is kept"
+        )
+    parts.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    parts.optimizer.step()
+    parts.scheduler.step()
+    return loss.item(), parts.miner.last_stats
+
+
+@torch.no_grad()
+def validation_loss(parts: Parts, val: ImageSet, config: Config) -> float:
+    """Contrastive loss over every pair of a fixed set of validation images (no mining)."""
+    parts.model.eval()
+    rng = np.random.default_rng(0)
+    index = np.sort(rng.permutation(len(val))[:1000])
+    images = torch.from_numpy(np.ascontiguousarray(val.images[index]))
+    labels = torch.from_numpy(val.labels[index])
+    with autocast(parts.bf16):
+        embeddings = parts.model(to_input(images)).float()
+    pos, neg = candidate_pairs(labels)
+    return float(parts.loss(embeddings, Pairs.cat([pos, neg])))
+
+
+def _write_row(path: Path, row: dict) -> None:
+    rows = []
+    if path.is_file():
+        with path.open(newline="") as handle:
+            rows = [r for r in csv.DictReader(handle) if int(r["epoch"]) < row["epoch"]]
+    rows.append(row)
+    lines = [",".join(COLUMNS)] + [",".join(str(r.get(c, "")) for c in COLUMNS) for r in rows]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def train(config: Config, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
+    """Trains a SimNet model and writes a run folder.
+
+    The folder holds ``config.yaml`` (resolved), ``metrics.csv`` (one row per epoch),
+    ``checkpoint.pt`` (the full training state, after every epoch) and, at the end,
+    ``model.safetensors`` with ``model.json``.
+
+    Args:
+        config: the resolved configuration.
+        out_dir: the run folder.
+        resume: continue from the run folder's checkpoint.
+        progress: show a progress bar.
+    Returns:
+        The run folder.
+    """
+    run_dir = Path(out_dir)
+    t = config.train
+    set_threads(t.threads)
+    seed_everything(t.seed)
+    data_path = resolve_data(config.data.source, config.data.cache_dir)
+    dataset = load_dataset(
+        open_source(data_path),
+        config.data.image_size,
+        config.data.test_fraction,
+        config.data.cache_dir,
+    )
+    train_set, val_set = _split_validation(dataset.train, config.data.val_fraction, t.seed)
+    sampler = ClassBalancedBatchSampler(train_set.labels, t.batch_size, t.per_class, t.seed)
+    parts = build_parts(config, t.epochs * len(sampler))
+    schedule = LambdaSchedule(
+        t.epochs, config.mining.lambda_start, config.mining.lambda_step, config.mining.lambda_max
+    )
+    start_epoch = 0
+    if resume:
+        start_epoch = _restore(parts, load_state(run_dir), t.epochs)
+    elif (run_dir / STATE_FILE).exists():
+        raise SimNetError(
+            f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir / "config.yaml")
+    log.info(
+        "training on %d images of %d classes from %s (%d steps/epoch, bf16=%s)",
+        len(train_set),
+        train_set.num_classes_present,
+        data_path,
+        len(sampler),
+        parts.bf16,
+    )
+    images_all = train_set.images
+    for epoch in range(start_epoch, t.epochs):
+        lam = schedule(epoch)
+        sampler.set_epoch(epoch)
+        augment = BatchAugment(config.augment, seed=t.seed * 1_000_003 + epoch)
+        started, losses, pos, neg = time.perf_counter(), [], 0, 0
+        bar = tqdm(
+            sampler,
+            desc=f"epoch {epoch + 1}/{t.epochs}",
+            unit="batch",
+            disable=not progress,
+            leave=False,
+        )
+        for index in bar:
+            images = torch.from_numpy(np.ascontiguousarray(images_all[index]))
+            labels = torch.from_numpy(train_set.labels[index])
+            loss, stats = train_step(parts, augment(images), labels, lam)
+            losses.append(loss)
+            pos, neg = pos + stats.get("positives", 0), neg + stats.get("negatives", 0)
+            bar.set_postfix(loss=f"{loss:.4f}", lam=f"{lam:.2f}")
+        seconds = time.perf_counter() - started
+        row = {
+            "epoch": epoch + 1,
+            "lambda": round(lam, 4),
+            "lr": f"{parts.scheduler.get_last_lr()[0]:.5g}",
+            "train_loss": f"{np.mean(losses):.6f}",
+            "positives": pos,
+            "negatives": neg,
+            "val_loss": f"{validation_loss(parts, val_set, config):.6f}" if val_set else "",
+            "seconds": f"{seconds:.1f}",
+            "images_per_second": f"{len(sampler) * sampler.batch_size / seconds:.0f}",
+        }
+        _write_row(run_dir / METRICS_FILE, row)
+        save_state(run_dir, _snapshot(parts, epoch + 1, t.epochs))
+        log.info(
+            "epoch %d/%d  lambda %.2f  loss %.4f  %.0fs",
+            epoch + 1,
+            t.epochs,
+            lam,
+            np.mean(losses),
+            seconds,
+        )
+    meta = {
+        "config": config.to_dict(),
+        "classes": dataset.classes,
+        "data": str(data_path),
+        "format": 1,
+    }
+    save_model(run_dir, parts.model, meta)
+    return run_dir
+
+
+def _snapshot(parts: Parts, epochs_done: int, epochs: int) -> dict:
+    return {
+        "model": parts.model.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict(),
+        "epochs_done": epochs_done,
+        "epochs": epochs,
+        "miner_rng": parts.miner.gen.get_state() if hasattr(parts.miner, "gen") else None,
+    }
+
+
+def _restore(parts: Parts, state: dict, epochs: int) -> int:
+    if int(state.get("epochs", epochs)) != epochs:
+        raise SimNetError(
+            f"this run was planned for {state['epochs']} epochs; resume it with "
+            "the same number (its learning-rate schedule depends on it)"
+        )
+    parts.model.load_state_dict(state["model"])
+    parts.optimizer.load_state_dict(state["optimizer"])
+    parts.scheduler.load_state_dict(state["scheduler"])
+    if state.get("miner_rng") is not None and hasattr(parts.miner, "gen"):
+        parts.miner.gen.set_state(state["miner_rng"])
+    return int(state["epochs_done"])
+
+
+__all__ = ["train", "train_step", "build_parts"]

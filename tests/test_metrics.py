@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from simnet.eval.metrics import (
+    knn_accuracy,
+    knn_vote,
+    map_at_r,
+    precision_at_1,
+    sample_pairs,
+    verification,
+)
+
+REF = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]], dtype=np.float32)
+REF_LABELS = np.array([0, 0, 1, 1, 1])
+
+
+def test_knn_accuracy_on_a_worked_example() -> None:
+    queries = np.array([[0.4], [1.9], [10.6]], dtype=np.float32)
+    labels = np.array([0, 0, 1])
+    # 1-NN: 0.4 -> ref 0 (label 0, right); 1.9 -> ref 2 (label 1, wrong); 10.6 -> 11 (right).
+    # 3-NN: 0.4 -> {0,1,2} labels 0,0,1 -> 0 right; 1.9 -> {2,1,0} -> 0 right; 10.6 -> 1 right.
+    acc = knn_accuracy(REF, REF_LABELS, queries, labels, [1, 3])
+    assert acc[1] == pytest.approx(2 / 3)
+    assert acc[3] == pytest.approx(1.0)
+    assert precision_at_1(REF, REF_LABELS, queries, labels) == pytest.approx(2 / 3)
+
+
+def test_knn_vote_breaks_ties_towards_the_nearer_class() -> None:
+    assert knn_vote(np.array([[2, 1], [1, 2]]), 3).tolist() == [2, 1]
+
+
+def test_map_at_r_on_a_worked_example() -> None:
+    # Query 0.9 with label 0: R = 2 references of class 0. Ranking: 1 (0), 0 (0)... ->
+    # AP = (1/1 + 2/2) / 2 = 1. Query 1.6 with label 0: ranking 2 (1), 1 (0) -> AP = (0 + 1/2)/2.
+    queries = np.array([[0.9], [1.6]], dtype=np.float32)
+    labels = np.array([0, 0])
+    assert map_at_r(REF, REF_LABELS, queries, labels) == pytest.approx((1.0 + 0.25) / 2)
+
+
+def test_verification_finds_the_best_threshold() -> None:
+    d = np.array([0.1, 0.2, 0.35, 0.3, 0.8, 0.9])
+    similar = np.array([True, True, True, False, False, False])
+    out = verification(d, similar)
+    assert out["verification_accuracy"] == pytest.approx(5 / 6)
+    assert out["roc_auc"] == pytest.approx(8 / 9)
+    perfect = verification(np.array([0.1, 0.2, 0.8]), np.array([True, True, False]))
+    assert perfect["verification_accuracy"] == 1.0 and 0.2 <= perfect["threshold"] < 0.8
+
+
+def test_sampled_pairs_are_half_similar_and_never_self() -> None:
+    labels = np.repeat(np.arange(5), 20)
+    a, b, similar = sample_pairs(labels, 400, seed=1)
+    assert len(a) == 400 and similar.sum() == 200
+    assert (a != b).all()
+    assert ((labels[a] == labels[b]) == similar).all()

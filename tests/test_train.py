@@ -1,0 +1,94 @@
+"""Training through the Python API: seeding, checkpoints and resume."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import simnet.train.loop as loop
+from simnet.config import load_config
+from simnet.errors import SimNetError
+from simnet.train import train
+from tests.conftest import make_tree
+
+SMALL = [
+    "model.width=4",
+    "model.branch_width=4",
+    "model.embedding_dim=8",
+    "train.batch_size=16",
+    "train.per_class=4",
+    "train.epochs=3",
+]
+
+
+def config_for(data: Path, *extra: str):
+    return load_config(None, [f"data.source={data}", *SMALL, *extra])
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(run / "model.safetensors"))
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path: Path, monkeypatch) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    whole = train(config_for(data), tmp_path / "whole", progress=False)
+
+    real_save, saves = loop.save_state, []
+
+    def crash_after_two(run_dir, state):
+        real_save(run_dir, state)
+        saves.append(1)
+        if len(saves) == 2:
+            raise KeyboardInterrupt  # as if killed right after the second checkpoint
+
+    monkeypatch.setattr(loop, "save_state", crash_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(config_for(data), tmp_path / "cut", progress=False)
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    monkeypatch.setattr(loop, "save_state", real_save)
+    train(config_for(data), tmp_path / "cut", resume=True, progress=False)
+    a, b = weights(whole), weights(tmp_path / "cut")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+def test_the_same_seed_gives_the_same_model(tmp_path: Path) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    a = weights(train(config_for(data, "train.epochs=1"), tmp_path / "a", progress=False))
+    b = weights(train(config_for(data, "train.epochs=1"), tmp_path / "b", progress=False))
+    c = weights(
+        train(config_for(data, "train.epochs=1", "train.seed=5"), tmp_path / "c", progress=False)
+    )
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint(tmp_path: Path) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    run = tmp_path / "run"
+    train(config_for(data, "train.epochs=1"), run, progress=False)
+    before = (run / "checkpoint.pt").read_bytes()
+    with pytest.raises(SimNetError, match="non-finite"):
+        train(
+            config_for(data, "train.epochs=2", "train.lr=1e30", "train.weight_decay=0"),
+            tmp_path / "boom",
+            progress=False,
+        )
+    assert (run / "checkpoint.pt").read_bytes() == before
+    assert not (tmp_path / "boom" / "checkpoint.pt").exists()
+
+
+def test_resolved_config_and_metrics_are_written(tmp_path: Path) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    run = train(
+        config_for(data, "train.epochs=2", "data.val_fraction=0.25"), tmp_path / "r", progress=False
+    )
+    saved = load_config(run / "config.yaml")
+    assert saved.train.epochs == 2 and saved.data.source == str(data)
+    header, *rows = (run / "metrics.csv").read_text().splitlines()
+    assert header.startswith("epoch,lambda") and len(rows) == 2
+    lambdas = [float(r.split(",")[1]) for r in rows]
+    assert lambdas == [0.5, 1.0]
+    assert all(r.split(",")[6] for r in rows)  # validation loss present
