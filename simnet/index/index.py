@@ -62,6 +62,15 @@ class Index:
     def dim(self) -> int:
         return self.vectors.shape[1]
 
+    @classmethod
+    def build(
+        cls, model: Any, data: str | Path, split: str = "all", model_path: str | Path | None = None
+    ) -> Index:
+        """Embeds every image of ``data`` with a :class:`~simnet.inference.SimNet` model."""
+        from simnet.index.build import build_index
+
+        return build_index(model, data, split, model_path)
+
     def search(self, queries: np.ndarray, k: int = 10) -> list[list[Match]]:
         """The ``k`` nearest images to each of ``(Q, D)`` queries, nearest first."""
         if queries.ndim != 2 or queries.shape[1] != self.dim:

@@ -1,0 +1,25 @@
+"""The README's Python example runs as written (on a small tree of images)."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_tree
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.mark.slow
+def test_readme_python_example_runs(tmp_path: Path, monkeypatch, capsys) -> None:
+    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    tree = make_tree(tmp_path / "photos", per_class=20, suffix=".jpg")
+    shutil.copy(tree / "circle" / "000.jpg", "a.jpg")
+    shutil.copy(tree / "square" / "000.jpg", "b.jpg")
+    exec(compile(code, str(README), "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert 0.0 <= float(lines[0]) <= 1.0
+    assert len(lines) == 1 + 5
+    assert lines[1].startswith(str(Path("photos") / "circle"))  # a.jpg's own copy comes first
