@@ -73,7 +73,7 @@ class SimNet:
         """
         out = np.empty((len(images), self.dim), dtype=np.float32)
         for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(np.array(images[start : start + batch_size]))  # a writable copy
+            batch = torch.from_numpy(np.array(images[start : start + batch_size]))  # writable
             out[start : start + len(batch)] = self._embed_batch(batch).numpy()
         return out
 
