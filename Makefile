@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   train on the default data, evaluate, index and answer a search
-#   make test   lint and run the test suite
+#   make test   lint (ruff, mypy) and run the test suite
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -30,6 +30,7 @@ demo: $(BIN)/simnet
 lint: $(BIN)/simnet
 	$(BIN)/ruff check simnet tests benchmarks
 	$(BIN)/ruff format --check simnet tests benchmarks
+	$(BIN)/mypy simnet
 
 test: lint
 	$(BIN)/pytest -q

@@ -50,12 +50,11 @@ def decode_image(data: bytes | str | Path, size: int) -> np.ndarray:
             data = Path(data).read_bytes()
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                if image.width * image.height > MAX_PIXELS:
-                    raise ImageError(f"{name}: {image.width}x{image.height} pixels is too large")
-                image.seek(0)  # first frame of animations
-                image = ImageOps.exif_transpose(image)
-                image = _to_rgb(image)
+            with Image.open(io.BytesIO(data)) as opened:
+                if opened.width * opened.height > MAX_PIXELS:
+                    raise ImageError(f"{name}: {opened.width}x{opened.height} pixels is too large")
+                opened.seek(0)  # first frame of animations
+                image = _to_rgb(ImageOps.exif_transpose(opened))
                 if image.size != (size, size):
                     image = image.resize((size, size), Image.Resampling.BICUBIC)
                 return np.asarray(image, dtype=np.uint8).copy()

@@ -8,6 +8,8 @@ is L2-normalised.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,7 +33,7 @@ class SimNetModel(nn.Module):
     def __init__(
         self,
         backbone: nn.Module,
-        branches: list[nn.Module],
+        branches: Sequence[nn.Module],
         embedding_dim: int,
         dropout: float = 0.0,
     ):
@@ -40,7 +42,7 @@ class SimNetModel(nn.Module):
             raise ValueError(f"embedding_dim must be positive, got {embedding_dim}")
         self.backbone = backbone
         self.branches = nn.ModuleList(branches)
-        fused = backbone.out_dim + sum(b.out_dim for b in branches)
+        fused = _out_dim(backbone) + sum(_out_dim(b) for b in branches)
         self.dropout = nn.Dropout(dropout)
         self.project = nn.Linear(fused, embedding_dim)
         self.embedding_dim = embedding_dim
@@ -50,6 +52,13 @@ class SimNetModel(nn.Module):
         parts += [branch(x) for branch in self.branches]  # each (B, branch_dim), unit norm
         fused = self.dropout(torch.cat(parts, dim=1))  # (B, fused)
         return F.normalize(widen(self.project(fused)), dim=1)  # (B, embedding_dim)
+
+
+def _out_dim(module: nn.Module) -> int:
+    dim = getattr(module, "out_dim", None)
+    if not isinstance(dim, int):
+        raise TypeError(f"{type(module).__name__} must expose an integer out_dim")
+    return dim
 
 
 def build_model(config: ModelConfig) -> SimNetModel:
