@@ -83,6 +83,7 @@ class TrainConfig:
     warmup: float = 0.2  # fraction of steps spent rising to the peak learning rate
     bf16: str = "auto"  # auto | on | off: bf16 autocast (auto: on where the CPU has bf16 units)
     channels_last: bool = True
+    ema_decay: float = 0.0  # exponential moving average of the weights (0: off); saved if on
     seed: int = 0
     threads: int | None = None  # torch intra-op threads; None: all cores
 
@@ -212,6 +213,7 @@ def validate(config: Config) -> None:
         (t.batch_size >= 2 * t.per_class, "train.batch_size must hold at least two classes"),
         (t.lr > 0, "train.lr must be positive"),
         (t.bf16 in ("auto", "on", "off"), "train.bf16 must be auto, on or off"),
+        (0.0 <= t.ema_decay < 1.0, "train.ema_decay must be in [0, 1)"),
         (0.0 <= m.lambda_start <= 1.0, "mining.lambda_start must be in [0, 1]"),
         (0.0 < m.lambda_max <= 1.0, "mining.lambda_max must be in (0, 1]"),
         (0.0 < m.min_negative_fraction <= 1.0, "mining.min_negative_fraction must be in (0, 1]"),

@@ -30,9 +30,12 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(str(run / "model.safetensors"))
 
 
-def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("ema", ["0", "0.9"])
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(
+    tmp_path: Path, monkeypatch, ema: str
+) -> None:
     data = make_tree(tmp_path / "data", per_class=12)
-    whole = train(config_for(data), tmp_path / "whole", progress=False)
+    whole = train(config_for(data, f"train.ema_decay={ema}"), tmp_path / "whole", progress=False)
 
     real_save, saves = loop.save_state, []
 
@@ -44,10 +47,10 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path: Path, monk
 
     monkeypatch.setattr(loop, "save_state", crash_after_two)
     with pytest.raises(KeyboardInterrupt):
-        train(config_for(data), tmp_path / "cut", progress=False)
+        train(config_for(data, f"train.ema_decay={ema}"), tmp_path / "cut", progress=False)
     assert not (tmp_path / "cut" / "model.safetensors").exists()
     monkeypatch.setattr(loop, "save_state", real_save)
-    train(config_for(data), tmp_path / "cut", resume=True, progress=False)
+    train(config_for(data, f"train.ema_decay={ema}"), tmp_path / "cut", resume=True, progress=False)
     a, b = weights(whole), weights(tmp_path / "cut")
     assert a.keys() == b.keys()
     for key in a:
@@ -92,3 +95,19 @@ def test_resolved_config_and_metrics_are_written(tmp_path: Path) -> None:
     lambdas = [float(r.split(",")[1]) for r in rows]
     assert lambdas == [0.5, 1.0]
     assert all(r.split(",")[6] for r in rows)  # validation loss present
+
+
+def test_weight_averaging_saves_the_average(tmp_path: Path) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    plain = weights(train(config_for(data, "train.epochs=2"), tmp_path / "plain", progress=False))
+    averaged = weights(
+        train(
+            config_for(data, "train.epochs=2", "train.ema_decay=0.5"),
+            tmp_path / "ema",
+            progress=False,
+        )
+    )
+    assert plain.keys() == averaged.keys()
+    assert not all(
+        torch.equal(plain[k], averaged[k]) for k in plain if plain[k].is_floating_point()
+    )

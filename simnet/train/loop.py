@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from simnet.config import Config
@@ -60,6 +61,12 @@ class Parts:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     bf16: bool
     channels_last: bool
+    ema: AveragedModel | None = None  # averaged weights, when train.ema_decay > 0
+
+    @property
+    def final_model(self) -> torch.nn.Module:
+        """The weights to keep: the average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
 
 def _split_validation(
@@ -104,7 +111,11 @@ def build_parts(config: Config, total_steps: int) -> Parts:
     )
     miner = create_miner(config.mining, config.loss.margin, config.loss.metric, t.seed)
     loss = ContrastiveLoss(config.loss.margin, config.loss.metric, config.loss.balance)
-    return Parts(model, miner, loss, optimizer, scheduler, use_bf16(t.bf16), t.channels_last)
+    ema = None
+    if t.ema_decay > 0:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=True)
+    bf16 = use_bf16(t.bf16)
+    return Parts(model, miner, loss, optimizer, scheduler, bf16, t.channels_last, ema)
 
 
 def train_step(
@@ -124,19 +135,21 @@ def train_step(
     loss.backward()
     parts.optimizer.step()
     parts.scheduler.step()
+    if parts.ema is not None:
+        parts.ema.update_parameters(parts.model)
     return loss.item(), parts.miner.last_stats
 
 
 @torch.no_grad()
 def validation_loss(parts: Parts, val: ImageSet, config: Config) -> float:
     """Contrastive loss over every pair of a fixed set of validation images (no mining)."""
-    parts.model.eval()
+    model = parts.final_model.eval()
     rng = np.random.default_rng(0)
     index = np.sort(rng.permutation(len(val))[:1000])
     images = torch.from_numpy(np.ascontiguousarray(val.images[index]))
     labels = torch.from_numpy(val.labels[index])
     with autocast(parts.bf16):
-        embeddings = parts.model(to_input(images)).float()
+        embeddings = model(to_input(images)).float()
     pos, neg = candidate_pairs(labels)
     return float(parts.loss(embeddings, Pairs.cat([pos, neg])))
 
@@ -248,7 +261,7 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
         "data": str(data_path),
         "format": 1,
     }
-    save_model(run_dir, parts.model, meta)
+    save_model(run_dir, parts.final_model, meta)
     return run_dir
 
 
@@ -260,6 +273,7 @@ def _snapshot(parts: Parts, epochs_done: int, epochs: int) -> dict:
         "epochs_done": epochs_done,
         "epochs": epochs,
         "miner_rng": parts.miner.gen.get_state() if hasattr(parts.miner, "gen") else None,
+        "ema": parts.ema.state_dict() if parts.ema is not None else None,
     }
 
 
@@ -274,6 +288,8 @@ def _restore(parts: Parts, state: dict, epochs: int) -> int:
     parts.scheduler.load_state_dict(state["scheduler"])
     if state.get("miner_rng") is not None and hasattr(parts.miner, "gen"):
         parts.miner.gen.set_state(state["miner_rng"])
+    if parts.ema is not None and state.get("ema") is not None:
+        parts.ema.load_state_dict(state["ema"])
     return int(state["epochs_done"])
 
 
