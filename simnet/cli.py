@@ -239,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         format="simnet: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader reports every attempt
     try:
         return COMMANDS[args.command](args)
     except SimNetError as exc:

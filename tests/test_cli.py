@@ -12,7 +12,7 @@ from tests.conftest import make_tree
 COMMANDS = ["train", "evaluate", "index", "search"]
 TINY = [
     "--set",
-    "model.width=4",
+    "model.widths=[4,8,8,8]",
     "--set",
     "model.branch_width=4",
     "--set",

@@ -31,7 +31,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             "--quiet",
             *TINY,
             "--set",
-            "model.width=8",
+            "model.widths=[8,16,16,16]",
             "--set",
             "train.lr=0.2",
         ],

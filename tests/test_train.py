@@ -13,7 +13,7 @@ from simnet.train import train
 from tests.conftest import make_tree
 
 SMALL = [
-    "model.width=4",
+    "model.widths=[4,8,8,8]",
     "model.branch_width=4",
     "model.embedding_dim=8",
     "train.batch_size=16",
