@@ -8,10 +8,12 @@ The Python API mirrors the command line::
     index = simnet.Index.build(net, "photos/")
 """
 
-from typing import Any
-
 from simnet.config import Config, load_config
 from simnet.errors import SimNetError
+from simnet.eval import evaluate
+from simnet.index import Index
+from simnet.inference import SimNet
+from simnet.train import train  # binds the function over the subpackage of the same name
 
 __version__ = "0.1.0"
 __all__ = [
@@ -24,20 +26,3 @@ __all__ = [
     "load_config",
     "train",
 ]
-
-_LAZY = {
-    "train": ("simnet.train", "train"),
-    "evaluate": ("simnet.eval", "evaluate"),
-    "SimNet": ("simnet.inference", "SimNet"),
-    "Index": ("simnet.index", "Index"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Imports the heavier parts (torch, FAISS) only when they are first used."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'simnet' has no attribute {name!r}")
-    import importlib
-
-    module, attr = _LAZY[name]
-    return getattr(importlib.import_module(module), attr)

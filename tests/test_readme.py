@@ -13,6 +13,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 @pytest.mark.slow
 def test_readme_python_example_runs(tmp_path: Path, monkeypatch, capsys) -> None:
+    import simnet.train  # noqa: F401  (the subpackage must not shadow simnet.train())
+
     code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
     monkeypatch.chdir(tmp_path)
     tree = make_tree(tmp_path / "photos", per_class=20, suffix=".jpg")
