@@ -6,10 +6,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import simnet.train.loop as loop
 from simnet.config import load_config
 from simnet.errors import SimNetError
-from simnet.train import train
+from simnet.train import loop, train
 from tests.conftest import make_tree
 
 SMALL = [
