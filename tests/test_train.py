@@ -84,9 +84,9 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint(tmp_path: Path
 
 def test_resolved_config_and_metrics_are_written(tmp_path: Path) -> None:
     data = make_tree(tmp_path / "data", per_class=12)
-    run = train(
-        config_for(data, "train.epochs=2", "data.val_fraction=0.25"), tmp_path / "r", progress=False
-    )
+    algorithm_1 = ["mining.lambda_start=0", "mining.lambda_step=null"]  # 1/epochs from 0
+    config = config_for(data, "train.epochs=2", "data.val_fraction=0.25", *algorithm_1)
+    run = train(config, tmp_path / "r", progress=False)
     saved = load_config(run / "config.yaml")
     assert saved.train.epochs == 2 and saved.data.source == str(data)
     header, *rows = (run / "metrics.csv").read_text().splitlines()
