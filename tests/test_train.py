@@ -110,3 +110,12 @@ def test_weight_averaging_saves_the_average(tmp_path: Path) -> None:
     assert not all(
         torch.equal(plain[k], averaged[k]) for k in plain if plain[k].is_floating_point()
     )
+
+
+def test_the_default_data_path_is_recorded_absolute(tmp_path: Path, monkeypatch) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    monkeypatch.setenv("SIMNET_DATA", str(data))
+    config = load_config(None, [*SMALL, "train.epochs=1"])
+    assert config.data.source is None
+    run = train(config, tmp_path / "r", progress=False)
+    assert load_config(run / "config.yaml").data.source == str(data.resolve())

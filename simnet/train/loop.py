@@ -183,7 +183,8 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
     t = config.train
     set_threads(t.threads)
     seed_everything(t.seed)
-    data_path = resolve_data(config.data.source, config.data.cache_dir)
+    data_path = resolve_data(config.data.source, config.data.cache_dir).resolve()
+    config.data.source = str(data_path)  # evaluate and index find it from any folder
     dataset = load_dataset(
         open_source(data_path),
         config.data.image_size,
