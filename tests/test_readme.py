@@ -24,4 +24,5 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch, capsys) -> None
     lines = capsys.readouterr().out.splitlines()
     assert 0.0 <= float(lines[0]) <= 1.0
     assert len(lines) == 1 + 5
-    assert lines[1].startswith(str(Path("photos") / "circle"))  # a.jpg's own copy comes first
+    # a.jpg's own copy comes first, named by its absolute path
+    assert lines[1].startswith(str(tmp_path / "photos" / "circle" / "000.jpg"))

@@ -73,9 +73,9 @@ class FolderSource(Source):
     """
 
     def __init__(self, root: str | Path):
-        self.root = Path(root)
+        self.root = Path(root).resolve()  # keys are absolute, however the path was given
         if not self.root.is_dir():
-            raise SimNetError(f"data folder not found: {self.root}")
+            raise SimNetError(f"data folder not found: {root}")
         self._files = self._scan()
 
     def _scan(self) -> list[tuple[Path, Record]]:
@@ -112,9 +112,9 @@ class TarSource(Source):
     """A ``.tar`` / ``.tar.gz`` / ``.tgz`` holding a class-folder tree; read in one pass."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = Path(path).resolve()
         if not self.path.is_file():
-            raise SimNetError(f"archive not found: {self.path}")
+            raise SimNetError(f"archive not found: {path}")
         if not tarfile.is_tarfile(self.path):
             raise SimNetError(f"not a tar archive: {self.path}")
 
@@ -140,9 +140,9 @@ class CsvSource(Source):
     resolved against the CSV's folder."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = Path(path).resolve()
         if not self.path.is_file():
-            raise SimNetError(f"CSV file not found: {self.path}")
+            raise SimNetError(f"CSV file not found: {path}")
         self._rows = self._read()
 
     def _read(self) -> list[tuple[Path, Record]]:
