@@ -66,7 +66,33 @@ def _split_and_label(parts: tuple[str, ...]) -> tuple[str, str | None]:
     return parts[-1], None
 
 
-class FolderSource(Source):
+class _FileListSource(Source):
+    """A source that is a list of image files, each with its record."""
+
+    _files: list[tuple[Path, Record]]
+
+    def _origin(self) -> str:
+        """What, besides the files, the fingerprint must cover."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        parts = [self._origin()]
+        for path, _ in self._files:
+            try:
+                parts.append(_stat_key(path))
+            except OSError:
+                parts.append(f"{path}|unreadable")
+        return _digest(parts)
+
+    def stream(self) -> Iterator[tuple[Record, Payload | None]]:
+        for path, record in self._files:
+            try:
+                yield record, path.read_bytes()
+            except OSError:
+                yield record, None
+
+
+class FolderSource(_FileListSource):
     """``root/<label>/*.jpg``, or ``root/{train,test}/<label>/*.jpg`` with a fixed split.
 
     Images directly in ``root`` are unlabelled: indexed and searched, never trained on.
@@ -91,21 +117,8 @@ class FolderSource(Source):
                 found.append((path, Record(str(path), label, split)))
         return found
 
-    def fingerprint(self) -> str:
-        parts = [f"folder|{self.root.resolve()}"]
-        for path, _ in self._files:
-            try:
-                parts.append(_stat_key(path))
-            except OSError:
-                parts.append(f"{path}|unreadable")
-        return _digest(parts)
-
-    def stream(self) -> Iterator[tuple[Record, Payload | None]]:
-        for path, record in self._files:
-            try:
-                yield record, path.read_bytes()
-            except OSError:
-                yield record, None
+    def _origin(self) -> str:
+        return f"folder|{self.root}"
 
 
 class TarSource(Source):
@@ -135,7 +148,7 @@ class TarSource(Source):
             raise SimNetError(f"archive {self.path} is damaged: {exc}") from None
 
 
-class CsvSource(Source):
+class CsvSource(_FileListSource):
     """A CSV with a ``path,label`` header (and optionally ``split``); relative paths are
     resolved against the CSV's folder."""
 
@@ -143,7 +156,7 @@ class CsvSource(Source):
         self.path = Path(path).resolve()
         if not self.path.is_file():
             raise SimNetError(f"CSV file not found: {path}")
-        self._rows = self._read()
+        self._files = self._read()
 
     def _read(self) -> list[tuple[Path, Record]]:
         with self.path.open(newline="", encoding="utf-8") as handle:
@@ -167,21 +180,8 @@ class CsvSource(Source):
                 rows.append((path, Record(str(path), row["label"], split)))
         return rows
 
-    def fingerprint(self) -> str:
-        parts = [f"csv|{_stat_key(self.path)}"]
-        for path, _ in self._rows:
-            try:
-                parts.append(_stat_key(path))
-            except OSError:
-                parts.append(f"{path}|missing")
-        return _digest(parts)
-
-    def stream(self) -> Iterator[tuple[Record, Payload | None]]:
-        for path, record in self._rows:
-            try:
-                yield record, path.read_bytes()
-            except OSError:
-                yield record, None
+    def _origin(self) -> str:
+        return f"csv|{_stat_key(self.path)}"
 
 
 class _CifarUnpickler(pickle.Unpickler):
