@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 RUN    ?= runs/demo
 CIFAR  ?= ../shared/data/cifar10-jpg.tar.gz
+TRAIN_ARGS ?=   # e.g. TRAIN_ARGS="--epochs 1" for a quick look
 
 .PHONY: demo test lint clean
 
@@ -17,7 +18,7 @@ $(BIN)/simnet: pyproject.toml
 	touch $@
 
 demo: $(BIN)/simnet
-	@test -f $(RUN)/model.safetensors || $(BIN)/simnet train --out $(RUN)
+	@test -f $(RUN)/model.safetensors || $(BIN)/simnet train --out $(RUN) $(TRAIN_ARGS)
 	$(BIN)/simnet evaluate $(RUN)
 	$(BIN)/simnet index --model $(RUN) --split train --out $(RUN)/train.index
 	@mkdir -p $(RUN)/queries
