@@ -26,7 +26,7 @@ from simnet.errors import ImageError, SimNetError
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bumped when what an entry stores changes (2: absolute keys)
 TRAIN, TEST = 0, 1
 
 
