@@ -72,3 +72,28 @@ def test_branch_weights_scale_each_branch_in_the_fusion() -> None:
         model.branch_scale.fill_(1.0)
         assert not torch.allclose(model(x), before)
     assert model.branch_scale.requires_grad
+
+
+def test_whitening_init_decorrelates_patches_and_freezes_the_conv() -> None:
+    from simnet.models.whitening import whiten_conv_
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 3, 12, 12, generator=gen) * torch.tensor([1.0, 3.0, 0.5]).view(1, 3, 1, 1)
+    x[:, 1] += 0.8 * x[:, 0]  # correlated channels
+    x = x + 0.5 * torch.roll(x, 1, dims=3)  # correlated neighbours
+    conv = torch.nn.Conv2d(3, 24, 2, bias=False)
+    whiten_conv_(conv, x)
+    y = torch.nn.functional.conv2d(x, conv.weight)[:, :12]  # the positive half
+    flat = y.permute(0, 2, 3, 1).reshape(-1, 12)
+    cov = torch.cov(flat.T)
+    assert torch.allclose(cov, torch.eye(12), atol=0.02)
+    assert torch.allclose(conv.weight[12:], -conv.weight[:12])
+    assert not conv.weight.requires_grad
+
+
+def test_compact_backbone_whitens_its_stem_from_data() -> None:
+    model = build_model(ModelConfig())
+    before = model.backbone.stem[0].weight.detach().clone()
+    assert model.init_from_data(torch.randn(64, 3, 32, 32))
+    after = model.backbone.stem[0].weight
+    assert not torch.equal(before, after) and not after.requires_grad

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from simnet.models.registry import register_backbone
+from simnet.models.whitening import whiten_conv_
 
 
 def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
@@ -58,6 +59,13 @@ class CompactNet(nn.Module):
         )
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.out_dim = int(widths[-1])
+
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """Makes the 2x2 stem conv a frozen patch-whitening layer for these (normalised)
+        training images; the default 24 stem channels hold all 12 directions, both signs."""
+        conv = self.stem[0]
+        assert isinstance(conv, nn.Conv2d)
+        whiten_conv_(conv, images)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.blocks(self.stem(x))).flatten(1)  # (B, widths[-1])
