@@ -17,6 +17,9 @@ from simnet.errors import SimNetError
 log = logging.getLogger("simnet")
 
 EXAMPLES = """examples:
+  simnet generate-packages --out designs --designs 600   a synthetic design library
+  simnet train --preset packages --data designs --out runs/packages
+  simnet compare --model runs/packages designs/fcbga/fcbga-0000 designs/wire-bond/wire-bond-0000
   simnet train --out runs/cifar                       train the fast preset on CIFAR-10
   simnet evaluate runs/cifar                          nearest-neighbour accuracy and more
   simnet index --model runs/cifar --split train --out runs/cifar/train.index
@@ -32,13 +35,22 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "and OPMS pair mining. Writes a run folder: config.yaml, "
         "metrics.csv, checkpoint.pt, model.safetensors, model.json.",
     )
-    p.add_argument("--config", metavar="YAML", help="config file (defaults: the fast preset)")
+    from simnet.config import list_presets
+
+    p.add_argument(
+        "--preset",
+        choices=list_presets(),
+        help="start from a named preset (default: the fast preset for single images; "
+        "packages: multi-view designs from simnet generate-packages)",
+    )
+    p.add_argument("--config", metavar="YAML", help="config file, applied over the preset (if any)")
     p.add_argument(
         "--data",
         metavar="PATH",
         help="class-folder tree, .tar/.tar.gz of one, path,label CSV or CIFAR-10 "
-        "batches (default: CIFAR-10 at ../shared/data/cifar10-jpg.tar.gz, "
-        "$SIMNET_DATA, or a download of the official release)",
+        "batches; for a multi-view preset, a design library (default: CIFAR-10 at "
+        "../shared/data/cifar10-jpg.tar.gz, $SIMNET_DATA, or a download of the official "
+        "release)",
     )
     p.add_argument(
         "--out",
@@ -131,6 +143,65 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no info messages")
 
 
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    from simnet.packages.families import FAMILIES
+
+    p = sub.add_parser(
+        "generate-packages",
+        help="generate a library of synthetic package designs",
+        description="Draw procedural chip-package stack-ups (one family per folder: "
+        f"{', '.join(FAMILIES)}) as top, front and side views: "
+        "OUT/<family>/<design>/{top,front,side}.png plus params.json. "
+        "Deterministic for a seed.",
+    )
+    p.add_argument("--out", metavar="DIR", required=True, help="new folder for the library")
+    p.add_argument(
+        "--designs", type=int, default=600, metavar="N", help="designs in all (default: 600)"
+    )
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    p.add_argument(
+        "--size", type=int, default=128, metavar="PX", help="pixels per side of a view (128)"
+    )
+    p.add_argument(
+        "--renders",
+        type=int,
+        default=1,
+        metavar="R",
+        help="drawings per design in different styles, the extra ones under "
+        "<design>/renders/ (training with data.labels=design uses them; default: 1)",
+    )
+    p.add_argument(
+        "--families",
+        nargs="+",
+        metavar="NAME",
+        help=f"only these families (default: all: {' '.join(FAMILIES)})",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar or info messages")
+
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="how similar two designs (or two images) are",
+        description="Embed two designs (folders with top, front and side views) with a "
+        "multi-view model and print their similarity (cosine of the design "
+        "embeddings, 1 = identical), their distance and the distance of each "
+        "view; save a side-by-side picture. With a single-image model, A and B "
+        "are image files.",
+    )
+    p.add_argument("a", metavar="A", help="first design folder (or image)")
+    p.add_argument("b", metavar="B", help="second design folder (or image)")
+    p.add_argument("--model", metavar="RUN", required=True, help="run folder of a trained model")
+    p.add_argument(
+        "--picture",
+        metavar="FILE",
+        default="compare.png",
+        help="side-by-side picture to write (.png/.jpg/.pdf/.svg; default: compare.png)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--quiet", action="store_true", help="no info messages")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="simnet",
@@ -142,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"simnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_train, _add_evaluate, _add_index, _add_search):
+    for add in (_add_train, _add_evaluate, _add_index, _add_search, _add_compare, _add_generate):
         add(sub)
     return parser
 
@@ -161,7 +232,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config_path = args.config
     if args.resume and config_path is None and (Path(args.out) / "config.yaml").is_file():
         config_path = Path(args.out) / "config.yaml"
-    config = load_config(config_path, overrides)
+    preset = args.preset if config_path is None or not args.resume else None
+    config = load_config(config_path, overrides, preset=preset)
     run = train(config, args.out, resume=args.resume, progress=not args.quiet)
     print(f"model written to {run}")
     return 0
@@ -229,7 +301,46 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 1 if skipped else 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "index": cmd_index, "search": cmd_search}
+def cmd_compare(args: argparse.Namespace) -> int:
+    from simnet.compare import compare, save_picture
+    from simnet.errors import ImageError
+    from simnet.inference import SimNet
+
+    net = SimNet.load(args.model)
+    try:
+        result = compare(net, args.a, args.b)
+    except ImageError as exc:
+        raise SimNetError(str(exc)) from None
+    picture = save_picture(result, net.views, args.picture)
+    if args.json:
+        print(json.dumps({**result.to_dict(), "picture": str(picture)}))
+        return 0
+    print(f"A: {result.a}\nB: {result.b}")
+    print(f"similarity {result.similarity:.4f}   distance {result.distance:.4f}")
+    for view, d in result.view_distances.items():
+        print(f"  {view:<8} distance {d:.4f}")
+    print(f"picture: {picture}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from simnet.packages.generate import generate_packages
+
+    folders = generate_packages(
+        args.out, args.designs, args.seed, args.size, args.renders, args.families, not args.quiet
+    )
+    print(f"wrote {len(folders)} designs to {args.out}")
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "index": cmd_index,
+    "search": cmd_search,
+    "compare": cmd_compare,
+    "generate-packages": cmd_generate,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ class DataConfig:
     test_fraction: float = 0.2  # held out (by a hash of the path) when the source has no test split
     val_fraction: float = 0.0  # of the training split, for per-epoch validation loss
     cache_dir: str | None = None  # decode cache; None: $SIMNET_CACHE or ~/.cache/simnet
+    labels: str = "family"  # designs (model.views set): family | design (drawings as samples)
 
 
 @dataclass
@@ -50,6 +51,9 @@ class ModelConfig:
     branch_scale: float = 0.25  # initial (learnable) weight of each unit-norm branch output
     embedding_dim: int = 128
     dropout: float = 0.0  # before the fusion layer; the paper uses 0.5 on its long schedule
+    whiten: bool = True  # initialise (and freeze) the backbone's first conv from the data
+    views: list[str] = field(default_factory=list)  # [] = images; e.g. [top, front, side]
+    view_fusion: str = "concat"  # design embedding from view embeddings: concat | mean
 
 
 @dataclass
@@ -99,6 +103,9 @@ class TrainConfig:
 class EvalConfig:
     ks: list[int] = field(default_factory=lambda: [1, 5, 10])
     flip: bool = True  # average the embeddings of an image and its mirror image
+    # ... and of the image moved this many pixels up-left and down-right (0: off). On the
+    # fast preset: 0.8325 1-NN against 0.8276 with flips alone (BENCHMARKS.md).
+    shift: int = 1
     pairs: int = 20000  # verification pairs (half similar) drawn from the test split
     batch_size: int = 1000
 
@@ -173,26 +180,47 @@ def _parse_scalar(text: str) -> Any:
         return text
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Builds a config: defaults, a YAML file, then ``section.key=value`` overrides."""
+PRESETS_DIR = Path(__file__).parent / "configs"
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SimNetError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SimNetError(f"config file {path} is not valid YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict):
+        raise SimNetError(f"config file {path} must hold a mapping of sections")
+    return data
+
+
+def _apply_sections(config: Config, data: dict[str, Any]) -> None:
+    for name, values in data.items():
+        section = _section(config, name)
+        if not isinstance(values, dict):
+            raise SimNetError(f"config section {name} must be a mapping")
+        _apply(section, values, name)
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    preset: str | None = None,
+) -> Config:
+    """Builds a config: defaults (the fast preset), a named preset, a YAML file, then
+    ``section.key=value`` overrides, each over the one before."""
     config = Config()
+    if preset is not None:
+        if preset not in list_presets():
+            raise SimNetError(f"unknown preset {preset!r} (available: {', '.join(list_presets())})")
+        _apply_sections(config, _read_yaml(PRESETS_DIR / f"{preset}.yaml"))
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise SimNetError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise SimNetError(
-                f"config file {path} is not valid YAML: {exc}".splitlines()[0]
-            ) from None
-        if not isinstance(data, dict):
-            raise SimNetError(f"config file {path} must hold a mapping of sections")
-        for name, values in data.items():
-            section = _section(config, name)
-            if not isinstance(values, dict):
-                raise SimNetError(f"config section {name} must be a mapping")
-            _apply(section, values, name)
+        _apply_sections(config, _read_yaml(Path(path)))
     for item in overrides or []:
         key, sep, text = item.partition("=")
         if not sep or "." not in key:
@@ -236,6 +264,16 @@ def validate(config: Config) -> None:
             "model.scales must be down-sampling factors >= 2",
         ),
         (all(k >= 1 for k in config.eval.ks), "eval.ks must be positive"),
+        (config.eval.shift >= 0, "eval.shift must be 0 or more pixels"),
+        (
+            len(set(config.model.views)) == len(config.model.views),
+            "model.views must not repeat a view",
+        ),
+        (
+            config.model.view_fusion in ("concat", "mean"),
+            "model.view_fusion must be concat or mean",
+        ),
+        (config.data.labels in ("family", "design"), "data.labels must be family or design"),
     ]
     for ok, message in checks:
         if not ok:
@@ -250,4 +288,4 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     return config
 
 
-__all__ = ["Config", "load_config", "config_from_dict", "validate"]
+__all__ = ["Config", "load_config", "config_from_dict", "validate", "list_presets"]

@@ -10,9 +10,11 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from simnet.config import Config, config_from_dict
 from simnet.data.augment import MEAN, STD, to_input
+from simnet.data.designs import decode_design
 from simnet.data.images import decode_image
 from simnet.errors import ImageError
 from simnet.models import SimNetModel, build_model
@@ -63,42 +65,81 @@ class SimNet:
             "mean": list(MEAN),
             "std": list(STD),
             "flip": self.config.eval.flip,
+            "shift": self.config.eval.shift,
+            "views": list(self.config.model.views),
+            "view_fusion": self.config.model.view_fusion,
         }
+
+    @property
+    def views(self) -> tuple[str, ...]:
+        """The views of a design this model takes (empty for a single-image model)."""
+        return tuple(self.config.model.views)
 
     @torch.no_grad()
     def embed_array(self, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-        """``(N, S, S, 3)`` uint8 images -> ``(N, D)`` float32 unit-norm embeddings.
+        """``(N, S, S, 3)`` uint8 images (or ``(N, V, S, S, 3)`` designs) -> ``(N, D)``
+        float32 unit-norm embeddings.
 
-        With ``eval.flip`` the embeddings of each image and its mirror image are averaged.
+        Test-time augmentation: with ``eval.flip`` each image's embedding is averaged with
+        its mirror image's, and with ``eval.shift`` with those of the image moved by that
+        many pixels up-left and down-right.
         """
-        out = np.empty((len(images), self.dim), dtype=np.float32)
-        for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(np.array(images[start : start + batch_size]))  # writable
-            out[start : start + len(batch)] = self._embed_batch(batch).numpy()
-        return out
+        return self._embed_all(images, batch_size, per_view=False)
 
-    def _embed_batch(self, images: torch.Tensor) -> torch.Tensor:
-        x = to_input(images)  # (B, 3, S, S), channels-last memory
+    @torch.no_grad()
+    def embed_views(self, designs: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """``(N, V, S, S, 3)`` uint8 designs -> ``(N, V, view_dim)`` per-view embeddings."""
+        if designs.ndim != 5:
+            raise ValueError("embed_views takes designs: (N, V, S, S, 3)")
+        return self._embed_all(designs, batch_size, per_view=True)
+
+    def _embed_all(self, images: np.ndarray, batch_size: int, per_view: bool) -> np.ndarray:
+        step = max(1, batch_size // max(1, len(self.views)))
+        out = []
+        for start in range(0, len(images), step):
+            batch = torch.from_numpy(np.array(images[start : start + step]))  # writable
+            out.append(self._embed_batch(batch, per_view).numpy())
+        if not out:
+            shape = (0, len(self.views), self.model.view_dim) if per_view else (0, self.dim)
+            return np.empty(shape, np.float32)
+        return np.concatenate(out)
+
+    def _embed_batch(self, images: torch.Tensor, per_view: bool = False) -> torch.Tensor:
+        x = to_input(images)  # (B, 3, S, S) or (B, V, 3, S, S)
+        if x.dim() == 4:
+            return self._embed_images(x)  # (B, D)
+        b, v = x.shape[:2]
+        views = self._embed_images(x.flatten(0, 1)).view(b, v, -1)  # (B, V, view_dim)
+        return views if per_view else self.model.fuse(views)
+
+    def _embed_images(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, S, S)`` -> ``(B, view_dim)``, averaged over the test-time views."""
+        variants = [x]
+        if self.config.eval.flip:
+            variants.append(x.flip(3))
+        shift = self.config.eval.shift
+        if shift > 0:
+            size = x.shape[-1]
+            padded = F.pad(x, (shift, shift, shift, shift), mode="reflect")
+            variants.append(padded[..., :size, :size])
+            variants.append(padded[..., 2 * shift :, 2 * shift :])
         with autocast(self.bf16):
-            e = self.model(x).float()
-            if self.config.eval.flip:
-                e = e + self.model(x.flip(3)).float()
-        return torch.nn.functional.normalize(e, dim=1)  # (B, D)
+            e = torch.stack([self.model.embed_images(v).float() for v in variants]).sum(0)
+        return F.normalize(e, dim=1)
 
     def embed_files(
         self, paths: Sequence[str | Path]
     ) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
-        """Decodes and embeds image files.
+        """Decodes and embeds image files (design folders, for a multi-view model).
 
         Returns:
             ``(embeddings, embedded paths, skipped (path, reason))``; unreadable files are
             skipped, not fatal.
         """
-        size = self.config.data.image_size
         arrays, kept, skipped = [], [], []
         for p in paths:
             try:
-                arrays.append(decode_image(p, size))
+                arrays.append(self.decode(p))
                 kept.append(str(p))
             except ImageError as exc:
                 skipped.append((str(p), str(exc)))
@@ -106,8 +147,22 @@ class SimNet:
             return np.empty((0, self.dim), np.float32), kept, skipped
         return self.embed_array(np.stack(arrays)), kept, skipped
 
+    def decode(self, path: str | Path) -> np.ndarray:
+        """One image file as ``(S, S, 3)`` uint8, or one design folder as ``(V, S, S, 3)``.
+
+        Raises:
+            ImageError: not a readable image, or not a design folder with every view.
+        """
+        size = self.config.data.image_size
+        if self.views:
+            return decode_design(path, size, self.views)
+        if Path(path).is_dir():
+            raise ImageError(f"{path} is a folder; this model embeds image files")
+        return decode_image(path, size)
+
     def embed(self, images: np.ndarray | Sequence[str | Path]) -> np.ndarray:
-        """Embeds a uint8 image array ``(N, S, S, 3)`` or a list of image files.
+        """Embeds a uint8 image array ``(N, S, S, 3)`` (designs: ``(N, V, S, S, 3)``), or a
+        list of image files (designs: design folders).
 
         Raises:
             ImageError: a file in the list is not a readable image.

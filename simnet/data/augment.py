@@ -20,7 +20,12 @@ STD = (0.2470, 0.2435, 0.2616)
 
 
 def to_input(images: torch.Tensor) -> torch.Tensor:
-    """``(B, H, W, 3)`` uint8 -> normalised ``(B, 3, H, W)`` float32 (channels-last memory)."""
+    """``(B, H, W, 3)`` uint8 -> normalised ``(B, 3, H, W)`` float32 (channels-last memory).
+
+    Designs ``(B, V, H, W, 3)`` give ``(B, V, 3, H, W)``.
+    """
+    if images.dim() == 5:
+        return to_input(images.flatten(0, 1)).unflatten(0, images.shape[:2])
     return normalize(images.permute(0, 3, 1, 2).float().div_(255.0))
 
 
@@ -94,6 +99,7 @@ class BatchAugment:
     """Applies the switched-on augmentations of an :class:`AugmentConfig` to a batch.
 
     Call with ``(B, H, W, 3)`` uint8 images; returns normalised ``(B, 3, H, W)`` floats.
+    Designs ``(B, V, H, W, 3)`` give ``(B, V, 3, H, W)``, each view augmented on its own.
     """
 
     def __init__(self, config: AugmentConfig, seed: int = 0):
@@ -101,6 +107,8 @@ class BatchAugment:
         self.gen = torch.Generator().manual_seed(seed)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dim() == 5:
+            return self(images.flatten(0, 1)).unflatten(0, images.shape[:2])
         c = self.config
         images = random_crop(images, c.crop_padding, self.gen)
         if c.hflip:

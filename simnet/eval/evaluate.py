@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from simnet.data import load_dataset, open_source
 from simnet.data.defaults import resolve_data
+from simnet.data.loading import load_data
+from simnet.eval.designs import evaluate_designs
 from simnet.eval.metrics import knn_accuracy, map_at_r, precision_at_1, sample_pairs, verification
 from simnet.inference import SimNet
 
@@ -24,17 +25,18 @@ def evaluate(
         data: the data set; None uses the one the model was trained on.
         ks: k values for k-NN majority accuracy (default: the model's ``eval.ks``).
     Returns:
-        A flat dict; ``knn_accuracy`` is the 1-NN accuracy as a fraction.
+        A flat dict; ``knn_accuracy`` is the 1-NN accuracy as a fraction. For a multi-view
+        model, see :func:`simnet.eval.designs.evaluate_designs`.
     """
     net = model if isinstance(model, SimNet) else SimNet.load(model)
     config = net.config
     path = (
         Path(data) if data is not None else resolve_data(config.data.source, config.data.cache_dir)
     )
-    dataset = load_dataset(
-        open_source(path), config.data.image_size, config.data.test_fraction, config.data.cache_dir
-    )
     ks = sorted(set(ks or config.eval.ks) | {1})
+    if net.views:
+        return evaluate_designs(net, path, ks)
+    dataset = load_data(path, config.data, config.model.views)
     started = time.perf_counter()
     train_emb = net.embed_array(dataset.train.images, config.eval.batch_size)
     test_emb = net.embed_array(dataset.test.images, config.eval.batch_size)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simnet.data import load_dataset, open_source
-from simnet.data.cache import load_images
+from simnet.data.loading import load_all, load_data
 from simnet.errors import SimNetError
 from simnet.index.index import Index
 from simnet.inference import SimNet
@@ -27,17 +26,16 @@ def model_info(net: SimNet, model_path: str | Path | None) -> dict:
 def build_index(
     net: SimNet, data: str | Path, split: str = "all", model_path: str | Path | None = None
 ) -> Index:
-    """Embeds every image of a folder, archive or CSV (or one split of it) into an index."""
+    """Embeds every image of a folder, archive or CSV (or one split of it) into an index;
+    for a multi-view model, every design of a design library."""
     if split not in SPLITS:
         raise SimNetError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
     config = net.config
-    source = open_source(data)
+    views = config.model.views
     if split == "all":
-        images = load_images(source, config.data.image_size, config.data.cache_dir)
+        images = load_all(data, config.data, views)
     else:
-        dataset = load_dataset(
-            source, config.data.image_size, config.data.test_fraction, config.data.cache_dir
-        )
+        dataset = load_data(data, config.data, views)
         images = dataset.train if split == "train" else dataset.test
     if len(images) == 0:
         raise SimNetError(f"no images in the {split} split of {data}")

@@ -29,6 +29,10 @@ class SimNetModel(nn.Module):
         embedding_dim: size of the final embedding.
         dropout: dropout probability before the fusion layer.
         branch_scale: initial weight of each (unit-norm) branch output in the fusion.
+        views: images per sample: 1, or e.g. 3 for a design's top, front and side views.
+        view_fusion: how a design embedding is made from its view embeddings:
+            ``"concat"`` (scaled by ``1/sqrt(views)``, so unit norm) or ``"mean"``
+            (re-normalised).
     """
 
     def __init__(
@@ -38,10 +42,14 @@ class SimNetModel(nn.Module):
         embedding_dim: int,
         dropout: float = 0.0,
         branch_scale: float = 0.25,
+        views: int = 1,
+        view_fusion: str = "concat",
     ):
         super().__init__()
         if embedding_dim < 1:
             raise ValueError(f"embedding_dim must be positive, got {embedding_dim}")
+        if views < 1 or view_fusion not in VIEW_FUSIONS:
+            raise ValueError(f"views must be >= 1 and view_fusion one of {VIEW_FUSIONS}")
         self.backbone = backbone
         self.branches = nn.ModuleList(branches)
         fused = _out_dim(backbone) + sum(_out_dim(b) for b in branches)
@@ -51,13 +59,50 @@ class SimNetModel(nn.Module):
         self.branch_scale = nn.Parameter(torch.full((len(branches),), branch_scale))
         self.dropout = nn.Dropout(dropout)
         self.project = nn.Linear(fused, embedding_dim)
-        self.embedding_dim = embedding_dim
+        self.view_dim = embedding_dim  # one image's embedding
+        self.views = views
+        self.view_fusion = view_fusion
+        self.embedding_dim = embedding_dim * views if view_fusion == "concat" else embedding_dim
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def init_from_data(self, images: torch.Tensor) -> bool:
+        """Data-dependent initialisation of the backbone, where it has one (the compact
+        backbone whitens its stem). Returns whether anything was initialised."""
+        init = getattr(self.backbone, "init_from_data", None)
+        if init is None:
+            return False
+        init(images)
+        return True
+
+    def embed_images(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` -> ``(B, view_dim)`` unit-norm image embeddings."""
         parts = [F.normalize(widen(self.backbone(x)), dim=1)]  # (B, out_dim)
         parts += [s * b(x) for s, b in zip(self.branch_scale, self.branches, strict=True)]
         fused = self.dropout(torch.cat(parts, dim=1))  # (B, fused)
-        return F.normalize(widen(self.project(fused)), dim=1)  # (B, embedding_dim)
+        return F.normalize(widen(self.project(fused)), dim=1)  # (B, view_dim)
+
+    def embed_views(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, V, 3, H, W)`` designs -> ``(B, V, view_dim)`` per-view embeddings."""
+        b, v = x.shape[:2]
+        return self.embed_images(x.flatten(0, 1)).view(b, v, -1)
+
+    def fuse(self, views: torch.Tensor) -> torch.Tensor:
+        """``(B, V, view_dim)`` -> ``(B, embedding_dim)`` unit-norm design embeddings."""
+        if self.view_fusion == "concat":
+            return views.flatten(1) / views.shape[1] ** 0.5
+        return F.normalize(views.mean(1), dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, 3, H, W)`` or designs ``(B, V, 3, H, W)`` -> ``(B, embedding_dim)``."""
+        if x.dim() == 5:
+            if x.shape[1] != self.views:
+                raise ValueError(f"the model takes {self.views} views, got {x.shape[1]}")
+            return self.fuse(self.embed_views(x))
+        if self.views != 1:
+            raise ValueError(f"the model takes designs of {self.views} views: (B, V, 3, H, W)")
+        return self.embed_images(x)
+
+
+VIEW_FUSIONS = ("concat", "mean")
 
 
 def _out_dim(module: nn.Module) -> int:
@@ -72,5 +117,11 @@ def build_model(config: ModelConfig) -> SimNetModel:
     backbone = create_backbone(config.backbone, widths=config.widths)
     branches = [ShallowBranch(f, config.branch_width, config.branch_dim) for f in config.scales]
     return SimNetModel(
-        backbone, branches, config.embedding_dim, config.dropout, config.branch_scale
+        backbone,
+        branches,
+        config.embedding_dim,
+        config.dropout,
+        config.branch_scale,
+        views=max(1, len(config.views)),
+        view_fusion=config.view_fusion,
     )

@@ -20,11 +20,10 @@ from simnet.data import (
     BatchAugment,
     ClassBalancedBatchSampler,
     ImageSet,
-    load_dataset,
-    open_source,
     to_input,
 )
 from simnet.data.defaults import resolve_data
+from simnet.data.loading import load_data
 from simnet.errors import SimNetError
 from simnet.losses import ContrastiveLoss
 from simnet.mining import LambdaSchedule, PairMiner, Pairs, candidate_pairs, create_miner
@@ -183,20 +182,22 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
     t = config.train
     set_threads(t.threads)
     seed_everything(t.seed)
+    if config.model.views and not config.data.source:
+        raise SimNetError(
+            "a multi-view model needs a design library: pass --data DIR "
+            "(make one with simnet generate-packages --out DIR)"
+        )
     data_path = resolve_data(config.data.source, config.data.cache_dir).resolve()
     config.data.source = str(data_path)  # evaluate and index find it from any folder
-    dataset = load_dataset(
-        open_source(data_path),
-        config.data.image_size,
-        config.data.test_fraction,
-        config.data.cache_dir,
-    )
+    dataset = load_data(data_path, config.data, config.model.views)
     train_set, val_set = _split_validation(dataset.train, config.data.val_fraction, t.seed)
     sampler = ClassBalancedBatchSampler(train_set.labels, t.batch_size, t.per_class, t.seed)
     parts = build_parts(config, t.epochs * len(sampler))
     schedule = LambdaSchedule(
         t.epochs, config.mining.lambda_start, config.mining.lambda_step, config.mining.lambda_max
     )
+    if config.model.whiten:
+        _init_from_data(parts, train_set, t.seed)
     start_epoch = 0
     if resume:
         start_epoch = _restore(parts, load_state(run_dir), t.epochs)
@@ -264,6 +265,17 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
     }
     save_model(run_dir, parts.final_model, meta)
     return run_dir
+
+
+def _init_from_data(parts: Parts, train_set: ImageSet, seed: int, count: int = 5000) -> None:
+    """Data-dependent initialisation (a whitened first conv) from a sample of the training
+    images; a resumed run overwrites it with its checkpoint."""
+    pick = np.sort(np.random.default_rng(seed).permutation(len(train_set))[:count])
+    images = to_input(torch.from_numpy(np.ascontiguousarray(train_set.images[pick])))
+    if images.dim() == 5:  # designs: every view is an image
+        images = images.flatten(0, 1)
+    if parts.model.init_from_data(images):
+        log.info("initialised the backbone's first conv from %d training images", len(pick))
 
 
 def _snapshot(parts: Parts, epochs_done: int, epochs: int) -> dict:

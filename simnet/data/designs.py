@@ -1,0 +1,215 @@
+"""Multi-view designs: a folder per design holding its ``top``, ``front`` and ``side`` views.
+
+A library is ``root/<family>/<design>/{top,front,side}.<png|jpg|...>``, optionally under
+``root/{train,test}/``. A design folder may hold ``renders/<k>/`` with the same design
+drawn again (other line widths, colours, noise): with ``labels="design"`` those drawings
+are the design's own samples, the positives that teach the network what "the same design"
+means; with ``labels="family"`` every drawing is a sample of its family.
+
+The views are decoded through the same cache as single images, then grouped into
+``(N, V, S, S, 3)`` arrays. A design with a missing or unreadable view is skipped and
+counted, like a corrupt image.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from simnet.data.cache import TEST, TRAIN, Dataset, ImageSet, _hash_split, load_images
+from simnet.data.images import IMAGE_SUFFIXES, decode_image
+from simnet.data.sources import SPLIT_NAMES, Record, _FileListSource
+from simnet.errors import ImageError, SimNetError
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("top", "front", "side")
+RENDERS_DIR = "renders"
+LABEL_LEVELS = ("family", "design")
+
+
+def view_files(folder: Path, views: tuple[str, ...] = VIEWS) -> dict[str, Path] | None:
+    """The view images of a design folder, or None when a view is missing."""
+    found = {}
+    for view in views:
+        matches = [folder / f"{view}{s}" for s in sorted(IMAGE_SUFFIXES)]
+        matches = [m for m in matches if m.is_file()]
+        if not matches:
+            return None
+        found[view] = matches[0]
+    return found
+
+
+def is_design(folder: str | Path, views: tuple[str, ...] = VIEWS) -> bool:
+    return Path(folder).is_dir() and view_files(Path(folder), views) is not None
+
+
+def _identity(rel: tuple[str, ...]) -> tuple[str, str, str | None]:
+    """(design, family, split) of a design folder from its path parts under the root.
+
+    ``a/b/renders/3`` is a drawing of design ``a/b``; the family is the design's parent
+    folder (``""`` for a design directly in the root or in a split folder).
+    """
+    parts = list(rel)
+    if len(parts) >= 3 and parts[-2] == RENDERS_DIR:
+        parts = parts[:-2]
+    split = None
+    for i, part in enumerate(parts[:-1]):
+        if part.lower() in SPLIT_NAMES:
+            split = SPLIT_NAMES[part.lower()]
+            parts = parts[:i] + parts[i + 1 :]
+            break
+    family = parts[-2] if len(parts) >= 2 else ""
+    return "/".join(parts), family, split
+
+
+class DesignSource(_FileListSource):
+    """Every view file of every design folder under ``root``, in design order.
+
+    The record label is ``"<family>\\t<design>"``; :func:`load_designs` picks the level.
+    """
+
+    def __init__(self, root: str | Path, views: tuple[str, ...] = VIEWS):
+        self.root = Path(root).resolve()
+        self.views = tuple(views)
+        if not self.root.is_dir():
+            raise SimNetError(f"design folder not found: {root}")
+        self._files = self._scan()
+        if not self._files:
+            raise SimNetError(
+                f"no designs found in {root} (a design is a folder with "
+                f"{', '.join(v + '.png' for v in self.views)})"
+            )
+
+    def _scan(self) -> list[tuple[Path, Record]]:
+        found = []
+        for dirpath, dirnames, _ in os.walk(self.root, followlinks=False):
+            dirnames.sort()
+            folder = Path(dirpath)
+            files = view_files(folder, self.views)
+            if files is None:
+                continue
+            design, family, split = _identity(folder.relative_to(self.root).parts)
+            for path in files.values():
+                found.append((path, Record(str(path), f"{family}\t{design}", split)))
+        return found
+
+    def _origin(self) -> str:
+        return f"designs|{self.root}|{','.join(self.views)}"
+
+
+def _load(
+    root: str | Path,
+    image_size: int,
+    test_fraction: float,
+    cache_dir: str | Path | None,
+    labels: str,
+    views: tuple[str, ...],
+) -> tuple[ImageSet, np.ndarray]:
+    """Every readable design under ``root`` and its split (TRAIN or TEST per design)."""
+    if labels not in LABEL_LEVELS:
+        raise SimNetError(f"data.labels must be one of {LABEL_LEVELS}, got {labels!r}")
+    source = DesignSource(root, views)
+    flat = load_images(source, image_size, cache_dir)
+    groups: dict[str, dict[str, int]] = {}
+    for i, key in enumerate(flat.keys):
+        path = Path(key)
+        groups.setdefault(str(path.parent), {})[path.stem] = i
+    complete = {k: g for k, g in groups.items() if all(v in g for v in views)}
+    broken = len(groups) - len(complete)
+    if broken:
+        log.warning("skipped %d design(s) with an unreadable view", broken)
+    if not complete:
+        raise SimNetError(f"no readable designs in {root}")
+    keys = sorted(complete)
+    index = np.array([[complete[k][v] for v in views] for k in keys])  # (N, V)
+    images = np.asarray(flat.images[index.reshape(-1)]).reshape(
+        len(keys), len(views), image_size, image_size, 3
+    )
+    family_design = [flat.classes[flat.labels[complete[k][views[0]]]].split("\t") for k in keys]
+    names = [fd[0] if labels == "family" else fd[1] for fd in family_design]
+    if labels == "design":  # a design directly in the root has no family: unlabelled
+        names = [d if f else "" for f, d in family_design]
+    classes = sorted(set(names))
+    lookup = {c: i for i, c in enumerate(classes)}
+    label_array = np.array([lookup[n] for n in names], dtype=np.int64)
+    folder_split = {str(Path(r.key).parent): r.split for _, r in source._files}
+    if any(s is not None for s in folder_split.values()):
+        split = np.array([TEST if folder_split[k] == "test" else TRAIN for k in keys])
+    else:  # by design, so every drawing of a design is on one side
+        split = np.array([_hash_split(fd[1], test_fraction) for fd in family_design])
+    return ImageSet(images, label_array, classes, keys, flat.skipped), split
+
+
+def load_designs(
+    root: str | Path,
+    image_size: int,
+    test_fraction: float = 0.2,
+    cache_dir: str | Path | None = None,
+    labels: str = "family",
+    views: tuple[str, ...] = VIEWS,
+) -> Dataset:
+    """A design library as a :class:`Dataset` whose images are ``(N, V, S, S, 3)``.
+
+    Keys are the design folders (a drawing under ``renders/`` keeps its own folder). The
+    train/test split is by design (all drawings of a design fall on the same side), and
+    the test split holds each design's own drawing only.
+
+    Args:
+        labels: ``"family"`` (the design's parent folder) or ``"design"``.
+    """
+    whole, split = _load(root, image_size, test_fraction, cache_dir, labels, views)
+    labelled = np.array([whole.classes[i] != "" for i in whole.labels])
+    primary = np.array([is_primary(k) for k in whole.keys])
+    train = whole.subset(np.flatnonzero((split == TRAIN) & labelled))
+    test = whole.subset(np.flatnonzero((split == TEST) & labelled & primary))
+    if not len(train) and not len(test):
+        raise SimNetError(f"no labelled designs in {root} (put designs in family folders)")
+    return Dataset(train, test, whole.skipped)
+
+
+def load_library(
+    root: str | Path,
+    image_size: int,
+    cache_dir: str | Path | None = None,
+    views: tuple[str, ...] = VIEWS,
+) -> ImageSet:
+    """Every design under ``root`` (its own drawing, not ``renders/``), labelled by family
+    where it has one: what an index of a design library holds."""
+    whole, _ = _load(root, image_size, 0.0, cache_dir, "family", views)
+    return whole.subset(np.flatnonzero([is_primary(k) for k in whole.keys]))
+
+
+def decode_design(
+    folder: str | Path, image_size: int, views: tuple[str, ...] = VIEWS
+) -> np.ndarray:
+    """The views of one design folder as ``(V, S, S, 3)`` uint8.
+
+    Raises:
+        ImageError: a view is missing or unreadable.
+    """
+    files = view_files(Path(folder), views)
+    if files is None:
+        raise ImageError(
+            f"{folder} is not a design folder (it needs {', '.join(v + '.png' for v in views)})"
+        )
+    return np.stack([decode_image(files[v], image_size) for v in views])
+
+
+def is_primary(key: str) -> bool:
+    """Whether a design key is a design's own drawing, not one of its ``renders/``."""
+    return Path(key).parent.name != RENDERS_DIR
+
+
+__all__ = [
+    "VIEWS",
+    "DesignSource",
+    "load_designs",
+    "load_library",
+    "decode_design",
+    "is_design",
+    "view_files",
+]

@@ -1,0 +1,104 @@
+"""Evaluation of a multi-view model on a design library.
+
+Three questions, all on designs the model never trained on (the library's test split):
+
+- **Family retrieval**: is a held-out design's nearest training design of its family?
+  (``knn_accuracy`` is this 1-NN accuracy, so the key means the same as for images.)
+- **Re-identification**: drawn again in another style (its ``renders/``), is the design
+  itself the nearest of all the library's designs?
+- **Family triplets**: for a held-out design, a second of its family and one of another
+  family, does ``compare`` score the same-family pair as more similar?
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simnet.data.cache import TEST, TRAIN
+from simnet.data.designs import _load, is_primary
+from simnet.eval.metrics import knn_accuracy, map_at_r, nearest_neighbours
+from simnet.inference import SimNet
+
+
+def design_of(key: str) -> str:
+    """The design folder a drawing belongs to (``d/renders/3`` -> ``d``)."""
+    path = Path(key)
+    return str(path if is_primary(key) else path.parent.parent)
+
+
+def family_triplets(
+    embeddings: np.ndarray, families: np.ndarray, count: int = 5000, seed: int = 0
+) -> float | None:
+    """Share of random (anchor, same family, other family) triplets where the same-family
+    design is nearer to the anchor; None when no triplet exists."""
+    rng = np.random.default_rng(seed)
+    by_family = {f: np.flatnonzero(families == f) for f in np.unique(families)}
+    anchors = [i for i in range(len(families)) if len(by_family[families[i]]) > 1]
+    if not anchors or len(by_family) < 2:
+        return None
+    wins = 0
+    for _ in range(count):
+        a = anchors[rng.integers(len(anchors))]
+        same = by_family[families[a]]
+        p = same[rng.integers(len(same))]
+        while p == a:
+            p = same[rng.integers(len(same))]
+        n = rng.integers(len(families))
+        while families[n] == families[a]:
+            n = rng.integers(len(families))
+        d_pos = np.linalg.norm(embeddings[a] - embeddings[p])
+        d_neg = np.linalg.norm(embeddings[a] - embeddings[n])
+        wins += int(d_pos < d_neg)
+    return wins / count
+
+
+def evaluate_designs(net: SimNet, path: str | Path, ks: list[int]) -> dict[str, Any]:
+    config = net.config
+    whole, split = _load(
+        path,
+        config.data.image_size,
+        config.data.test_fraction,
+        config.data.cache_dir,
+        "family",
+        net.views,
+    )
+    started = time.perf_counter()
+    emb = net.embed_array(whole.images, config.eval.batch_size)
+    embed_seconds = time.perf_counter() - started
+    families = np.asarray(whole.labels)
+    labelled = np.array([whole.classes[f] != "" for f in families])
+    primary = np.array([is_primary(k) for k in whole.keys])
+    train = np.flatnonzero(primary & labelled & (split == TRAIN))
+    test = np.flatnonzero(primary & labelled & (split == TEST))
+    result: dict[str, Any] = {}
+    if len(train) and len(test):
+        accuracy = knn_accuracy(emb[train], families[train], emb[test], families[test], ks)
+        result["knn_accuracy"] = accuracy[1]
+        result.update({f"knn_accuracy@{k}": v for k, v in accuracy.items() if k != 1})
+        result["family_precision_at_1"] = accuracy[1]
+        result["map_at_r"] = map_at_r(emb[train], families[train], emb[test], families[test])
+    result["family_triplet_accuracy"] = family_triplets(emb[test], families[test])
+    gallery = np.flatnonzero(primary)
+    queries = np.flatnonzero(~primary & (split == TEST))
+    if len(queries):
+        _, idx = nearest_neighbours(emb[gallery], emb[queries], min(5, len(gallery)))
+        names = np.array([whole.keys[i] for i in gallery])
+        wanted = np.array([design_of(whole.keys[i]) for i in queries])
+        hits = names[idx] == wanted[:, None]  # (Q, k)
+        result["reid_rank1"] = float(hits[:, 0].mean())
+        result["reid_rank5"] = float(hits.any(1).mean())
+        result["reid_queries"] = int(len(queries))
+    result.update(
+        {
+            "train_designs": int(len(train)),
+            "test_designs": int(len(test)),
+            "library_designs": int(len(gallery)),
+            "embed_designs_per_second": len(emb) / embed_seconds,
+            "data": str(path),
+        }
+    )
+    return result

@@ -1,0 +1,173 @@
+"""Multi-view designs: loading a library, the multi-view model, compare, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from simnet.cli import main
+from simnet.config import ModelConfig, load_config
+from simnet.data.designs import VIEWS, decode_design, load_designs, load_library
+from simnet.errors import ImageError, SimNetError
+from simnet.models import build_model
+from simnet.packages.generate import generate_packages
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("designs") / "lib"
+    generate_packages(out, 36, seed=1, size=48, renders=2, progress=False)
+    return out
+
+
+def test_load_designs_groups_views_and_splits_by_design(library: Path, tmp_path: Path) -> None:
+    data = load_designs(library, 32, 0.3, tmp_path, labels="family")
+    train, test = data.train, data.test
+    assert train.images.shape[1:] == (3, 32, 32, 3) and test.images.shape[1:] == (3, 32, 32, 3)
+    assert set(train.classes) == {p.name for p in library.iterdir()}
+    # the views are the files' own pixels, in the order top, front, side
+    key = train.keys[0]
+    assert np.array_equal(train.images[0], decode_design(key, 32))
+
+    # every drawing of a design falls on one side of the split
+    def design(k: str) -> str:
+        return k.split("/renders/")[0]
+
+    assert not {design(k) for k in train.keys} & {design(k) for k in test.keys}
+    # the test split holds designs' own drawings only; training also their other drawings
+    assert all("/renders/" not in k for k in test.keys)
+    assert any("/renders/" in k for k in train.keys)
+
+
+def test_design_labels_make_each_design_a_class(library: Path, tmp_path: Path) -> None:
+    data = load_designs(library, 32, 0.3, tmp_path, labels="design")
+    labels, keys = data.train.labels, data.train.keys
+    drawn_twice = [k for k in keys if "/renders/" in k]
+    for k in drawn_twice[:5]:
+        own = keys.index(k.split("/renders/")[0])
+        assert labels[own] == labels[keys.index(k)]
+    own_drawings = [k for k in keys if "/renders/" not in k]
+    assert len(set(labels.tolist())) == len(own_drawings)  # one class per design
+
+
+def test_library_lists_each_design_once(library: Path, tmp_path: Path) -> None:
+    lib = load_library(library, 32, tmp_path)
+    assert len(lib) == 36 and all("/renders/" not in k for k in lib.keys)
+
+
+def test_a_design_with_a_broken_view_is_skipped_and_counted(
+    library: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    copy = tmp_path / "lib"
+    shutil.copytree(library, copy)
+    broken = next(copy.glob("fcbga/*/top.png"))
+    broken.write_bytes(b"not a png")
+    lib = load_library(copy, 32, tmp_path / "cache")
+    assert len(lib) == 35
+    assert "skipped 1 design(s)" in caplog.text
+
+
+def test_folders_without_views_are_not_designs(tmp_path: Path) -> None:
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    with pytest.raises(SimNetError, match="no designs found"):
+        load_designs(tmp_path / "empty", 32)
+    with pytest.raises(ImageError, match="not a design folder"):
+        decode_design(tmp_path / "empty" / "a", 32)
+
+
+@pytest.mark.parametrize("fusion", ["concat", "mean"])
+def test_multi_view_model_fuses_unit_norm_views(fusion: str) -> None:
+    model = build_model(ModelConfig(views=list(VIEWS), view_fusion=fusion)).eval()
+    x = torch.randn(4, 3, 3, 32, 32)
+    with torch.no_grad():
+        fused, views = model(x), model.embed_views(x)
+    assert views.shape == (4, 3, 128)
+    assert torch.allclose(views.norm(dim=2), torch.ones(4, 3), atol=1e-4)
+    assert fused.shape == (4, 384 if fusion == "concat" else 128) == (4, model.embedding_dim)
+    assert torch.allclose(fused.norm(dim=1), torch.ones(4), atol=1e-4)
+    # shared weights: a view's embedding does not depend on which slot it is in
+    swapped = model.embed_views(x[:, [2, 1, 0]])
+    assert torch.allclose(swapped[:, 0], views[:, 2], atol=1e-5)
+    with pytest.raises(ValueError, match="3 views"):
+        model(torch.randn(2, 2, 3, 32, 32))
+
+
+def test_packages_preset_is_multi_view() -> None:
+    config = load_config(preset="packages")
+    assert config.model.views == ["top", "front", "side"]
+    with pytest.raises(SimNetError, match="unknown preset"):
+        load_config(preset="nope")
+
+
+@pytest.mark.slow
+def test_designs_end_to_end_train_evaluate_compare_search(
+    library: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = tmp_path / "run"
+    args = ["--preset", "packages", "--data", str(library), "--out", str(run), "--quiet"]
+    small = ["--set", "data.image_size=32", "--set", "train.batch_size=48"]
+    assert main(["train", *args, *small, "--epochs", "2"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--json", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0.0 <= result["knn_accuracy"] <= 1.0
+    assert result["library_designs"] == 36 and result["reid_queries"] > 0
+    a, b = sorted(library.glob("fcbga/*"))[:2]
+    picture = tmp_path / "cmp.png"
+    assert (
+        main(
+            [
+                "compare",
+                str(a),
+                str(b),
+                "--model",
+                str(run),
+                "--json",
+                "--quiet",
+                "--picture",
+                str(picture),
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["view_distances"]) == set(VIEWS) and picture.stat().st_size > 1000
+    assert -1.0 <= out["similarity"] <= 1.0
+    # a design compared with itself: identical
+    assert (
+        main(
+            [
+                "compare",
+                str(a),
+                str(a),
+                "--model",
+                str(run),
+                "--json",
+                "--quiet",
+                "--picture",
+                str(picture),
+            ]
+        )
+        == 0
+    )
+    same = json.loads(capsys.readouterr().out)
+    assert same["distance"] < 1e-3 and same["similarity"] > 0.999
+    index = tmp_path / "lib.index"
+    assert (
+        main(["index", "--model", str(run), "--data", str(library), "--out", str(index), "--quiet"])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["search", "--index", str(index), str(a), "--json", "-k", "3", "--quiet"]) == 0
+    (hit,) = json.loads(capsys.readouterr().out)
+    assert hit["matches"][0]["path"] == str(a.resolve()) and hit["matches"][0]["distance"] < 1e-3
+
+
+def test_compare_errors_are_one_line(library: Path, tmp_path: Path, capsys) -> None:
+    assert main(["compare", str(tmp_path), str(tmp_path), "--model", str(tmp_path)]) == 2
+    assert "error" in capsys.readouterr().err

@@ -1,0 +1,46 @@
+"""Embedding with a loaded model: test-time augmentation and designs."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from simnet.config import Config
+from simnet.inference import SimNet
+from simnet.models import build_model
+
+
+def _net(flip: bool, shift: int, views: list[str] | None = None) -> SimNet:
+    config = Config()
+    config.eval.flip, config.eval.shift = flip, shift
+    config.train.bf16 = "off"
+    config.model.views = views or []
+    torch.manual_seed(0)
+    return SimNet(build_model(config.model), config)
+
+
+def test_test_time_views_average_the_flipped_and_shifted_images() -> None:
+    images = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    plain = _net(False, 0).embed_array(images)
+    flipped = _net(False, 0).embed_array(np.ascontiguousarray(images[:, :, ::-1]))
+    both = _net(True, 0).embed_array(images)
+    expected = plain + flipped
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(both, expected, atol=1e-5)
+    shifted = _net(True, 1).embed_array(images)
+    assert np.allclose(np.linalg.norm(shifted, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(shifted, both, atol=1e-3)
+    assert _net(True, 1).preprocessing["shift"] == 1
+
+
+def test_design_embeddings_fuse_the_per_view_embeddings() -> None:
+    net = _net(False, 0, ["top", "front", "side"])
+    designs = np.random.default_rng(1).integers(0, 256, (5, 3, 32, 32, 3), dtype=np.uint8)
+    views = net.embed_views(designs)
+    fused = net.embed_array(designs)
+    assert views.shape == (5, 3, 128) and fused.shape == (5, 384)
+    np.testing.assert_allclose(fused, views.reshape(5, -1) / np.sqrt(3), atol=1e-5)
+    # each view embeds like a single image through the same network
+    with torch.no_grad():
+        single = net._embed_batch(torch.from_numpy(np.ascontiguousarray(designs[:, 1])))
+    np.testing.assert_allclose(views[:, 1], single.numpy(), atol=1e-5)
