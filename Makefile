@@ -1,14 +1,19 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   train on the default data, evaluate, index and answer a search
+#   make demo   the main job: generate a library of package designs, train a multi-view
+#               model, evaluate it, compare designs and search the library (offline, ~10 min)
 #   make test   lint (ruff, mypy) and run the test suite
+# and one more for the CIFAR-10 benchmark:
+#   make cifar  train the fast preset on CIFAR-10, evaluate, index, answer a search (~22 min)
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
+OUT    ?= runs/packages
+LIB    ?= $(OUT)/library
 RUN    ?= runs/demo
 CIFAR  ?= ../shared/data/cifar10-jpg.tar.gz
 TRAIN_ARGS ?=   # e.g. TRAIN_ARGS="--epochs 1" for a quick look
 
-.PHONY: demo test lint clean
+.PHONY: demo cifar test lint clean
 
 $(BIN)/simnet: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +23,21 @@ $(BIN)/simnet: pyproject.toml
 	touch $@
 
 demo: $(BIN)/simnet
+	@test -d $(LIB) || $(BIN)/simnet generate-packages --out $(LIB) --designs 600 --renders 4
+	@test -d $(OUT)/new || $(BIN)/simnet generate-packages --out $(OUT)/new --designs 6 --seed 1 --quiet
+	@test -f $(OUT)/model/model.safetensors || \
+	  $(BIN)/simnet train --preset packages --data $(LIB) --out $(OUT)/model $(TRAIN_ARGS)
+	$(BIN)/simnet evaluate $(OUT)/model
+	$(BIN)/simnet compare --model $(OUT)/model --picture $(OUT)/compare-same-family.png \
+	  $(LIB)/interposer-2.5d/interposer-2.5d-0000 $(LIB)/interposer-2.5d/interposer-2.5d-0001
+	$(BIN)/simnet compare --model $(OUT)/model --picture $(OUT)/compare-two-families.png \
+	  $(LIB)/interposer-2.5d/interposer-2.5d-0000 $(LIB)/wire-bond/wire-bond-0000
+	$(BIN)/simnet index --model $(OUT)/model --data $(LIB) --out $(OUT)/library.index --quiet
+	$(BIN)/simnet search --index $(OUT)/library.index -k 5 $(OUT)/new/*/*
+	@echo "outputs: $(OUT)/model (the model, metrics.csv), $(OUT)/compare-*.png (pictures),"
+	@echo "         $(OUT)/library.index (search it: $(BIN)/simnet search --index $(OUT)/library.index DESIGN)"
+
+cifar: $(BIN)/simnet
 	@test -f $(RUN)/model.safetensors || $(BIN)/simnet train --out $(RUN) $(TRAIN_ARGS)
 	$(BIN)/simnet evaluate $(RUN)
 	$(BIN)/simnet index --model $(RUN) --split train --out $(RUN)/train.index

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
@@ -46,6 +48,30 @@ def write_design(st: Stackup, folder: Path, style: Style, size: int) -> None:
         tmp.replace(folder / f"{view}.png")
 
 
+def _write_one(task: tuple[str, int, str, int, int]) -> tuple[str, dict]:
+    """Builds, draws and writes one design; returns its folder and parameters."""
+    family, s, folder_name, size, renders = task
+    folder = Path(folder_name)
+    st = build(family, s)
+    style = Style.random(s + 1)
+    write_design(st, folder, style, size)
+    for k in range(1, renders):
+        write_design(st, folder / RENDERS_DIR / str(k), Style.random(s + 1 + k), size)
+    params = {
+        "family": family,
+        "design": folder.name,
+        "seed": s,
+        "size_px": size,
+        "z_exaggeration": Z_EXAGGERATION,
+        "style_seed": style.seed,
+        "renders": renders,
+        "parts": st.counts(),
+        **st.params,
+    }
+    atomic_write_text(folder / "params.json", json.dumps(params, indent=1) + "\n")
+    return folder_name, params
+
+
 def generate_packages(
     out: str | Path,
     designs: int,
@@ -54,6 +80,7 @@ def generate_packages(
     renders: int = 1,
     families: list[str] | None = None,
     progress: bool = True,
+    workers: int | None = None,
 ) -> list[Path]:
     """Generates ``designs`` designs spread evenly over the families.
 
@@ -64,6 +91,8 @@ def generate_packages(
         size: pixels per side of each view.
         renders: drawings per design (1 = just the design's own style).
         families: a subset of the family names (default: all).
+        workers: processes drawing in parallel (default: one per core; the files do
+            not depend on it).
     Returns:
         The design folders.
     """
@@ -76,31 +105,24 @@ def generate_packages(
     root = Path(out)
     if root.exists() and any(root.iterdir()):
         raise SimNetError(f"{root} is not empty: choose a new folder for the library")
-    written = []
-    for i in tqdm(range(designs), desc="generating designs", unit="design", disable=not progress):
+    tasks = []
+    for i in range(designs):
         family, index = names[i % len(names)], i // len(names)
-        s = design_seed(seed, family, index)
-        st = build(family, s)
         folder = root / family / design_name(family, index)
-        style = Style.random(s + 1)
-        write_design(st, folder, style, size)
-        for k in range(1, renders):
-            write_design(st, folder / RENDERS_DIR / str(k), Style.random(s + 1 + k), size)
-        params = {
-            "family": family,
-            "design": folder.name,
-            "seed": s,
-            "size_px": size,
-            "z_exaggeration": Z_EXAGGERATION,
-            "style_seed": style.seed,
-            "renders": renders,
-            "parts": st.counts(),
-            **st.params,
-        }
-        atomic_write_text(folder / "params.json", json.dumps(params, indent=1) + "\n")
-        written.append(folder)
+        tasks.append((family, design_seed(seed, family, index), str(folder), size, renders))
+    workers = workers or os.cpu_count() or 1
+    bar = tqdm(total=designs, desc="generating designs", unit="design", disable=not progress)
+    if workers > 1 and designs >= 8:
+        with ProcessPoolExecutor(workers) as pool:
+            for _ in pool.map(_write_one, tasks, chunksize=4):
+                bar.update()
+    else:
+        for task in tasks:
+            _write_one(task)
+            bar.update()
+    bar.close()
     log.info("wrote %d designs (%s) to %s", designs, ", ".join(names), root)
-    return written
+    return [Path(t[2]) for t in tasks]
 
 
 def rerender(design_folder: str | Path, style_seed: int, out: str | Path, size: int = 128) -> Path:

@@ -48,6 +48,11 @@ class Box:
     def top(self) -> float:
         return self.z1
 
+    @property
+    def level(self) -> float:
+        """Height used to order parts seen from above."""
+        return self.z1
+
 
 @dataclass(frozen=True)
 class Ball:
@@ -61,6 +66,10 @@ class Ball:
     def top(self) -> float:
         return self.z + self.r
 
+    @property
+    def level(self) -> float:  # a ball's cap sinks into the pad above it
+        return self.z
+
 
 @dataclass(frozen=True)
 class Wire:
@@ -70,6 +79,10 @@ class Wire:
     @property
     def top(self) -> float:
         return max(p[2] for p in self.points)
+
+    @property
+    def level(self) -> float:
+        return self.top
 
 
 Part = Box | Ball | Wire

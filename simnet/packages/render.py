@@ -38,11 +38,12 @@ BASE_COLOURS: dict[str, tuple[int, int, int]] = {
     "underfill": (226, 204, 140),
     "mould": (92, 92, 88),
     "lid": (176, 180, 190),
-    "rdl": (205, 140, 70),
+    "rdl": (150, 112, 60),  # polyimide dielectric; its copper is "layer"
     "attach": (230, 230, 160),
     "wire": (222, 180, 40),
     "pad": (230, 170, 60),
 }
+INTERNAL = frozenset({"layer", "tsv"})
 # Order of drawing in the front and side views, after the enclosures: big parts first.
 PRIORITY = {
     "substrate": 0,
@@ -137,10 +138,11 @@ class _Projector:
 
 def _order(parts: list[Part], view: str) -> list[tuple[Part, bool]]:
     """Drawing order and whether each part is drawn as an outline only."""
-    if view == "top":
-        solid = [p for p in parts if p.kind not in ENCLOSURES or p.kind == "underfill"]
-        outline = [p for p in parts if p.kind in ENCLOSURES and p.kind != "underfill"]
-        return [(p, False) for p in sorted(solid, key=lambda p: p.top)] + [
+    if view == "top":  # bottom up; internal layers and vias are not seen from above
+        shown = [p for p in parts if p.kind not in INTERNAL]
+        solid = [p for p in shown if p.kind not in ENCLOSURES or p.kind == "underfill"]
+        outline = [p for p in shown if p.kind in ENCLOSURES and p.kind != "underfill"]
+        return [(p, False) for p in sorted(solid, key=lambda p: p.level)] + [
             (p, True) for p in outline
         ]
     enclosures = [p for p in parts if p.kind in ENCLOSURES]
