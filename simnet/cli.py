@@ -98,8 +98,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 def _add_index(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "index",
-        help="embed a folder or archive of images into a search index",
-        description="Embed every image of a folder, archive or CSV with a "
+        help="embed a folder or archive of images (or a design library) into a search index",
+        description="Embed every image of a folder, archive or CSV (for a multi-view "
+        "model: every design of a design library) with a "
         "trained model and save an exact FAISS index with the "
         "image paths and labels.",
     )
@@ -126,7 +127,12 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
         description="Embed query images and print their nearest indexed images "
         "with L2 distances, nearest first.",
     )
-    p.add_argument("queries", nargs="+", metavar="IMAGE", help="query image file(s)")
+    p.add_argument(
+        "queries",
+        nargs="+",
+        metavar="IMAGE",
+        help="query image file(s); design folder(s) for a multi-view model",
+    )
     p.add_argument("--index", metavar="FILE", required=True, help="index file from simnet index")
     p.add_argument(
         "--model",

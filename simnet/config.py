@@ -65,6 +65,10 @@ class LossConfig:
     margin: float = 1.0
     metric: str = "euclidean"  # euclidean | cosine | l1
     balance: bool = True  # weigh the mean positive and mean negative loss equally
+    # Group loss (designs with data.labels=design: the families): weight 0 = off.
+    group_weight: float = 0.0
+    group_radius: float = 0.8  # different designs of one family pulled within this distance
+    group_margin: float = 1.2  # designs of different families pushed beyond it
 
 
 @dataclass
@@ -256,6 +260,11 @@ def validate(config: Config) -> None:
         (0.0 < m.min_negative_fraction <= 1.0, "mining.min_negative_fraction must be in (0, 1]"),
         (0.0 <= m.outlier_fraction < 0.5, "mining.outlier_fraction must be in [0, 0.5)"),
         (config.loss.margin > 0, "loss.margin must be positive"),
+        (
+            0 <= config.loss.group_radius < config.loss.group_margin,
+            "loss.group_radius must be below loss.group_margin",
+        ),
+        (config.loss.group_weight >= 0, "loss.group_weight must be 0 (off) or positive"),
         (config.model.embedding_dim >= 2, "model.embedding_dim must be at least 2"),
         (min(config.model.widths, default=0) >= 1, "model.widths must be positive"),
         (0.0 <= config.model.dropout < 1.0, "model.dropout must be in [0, 1)"),

@@ -171,3 +171,30 @@ def test_designs_end_to_end_train_evaluate_compare_search(
 def test_compare_errors_are_one_line(library: Path, tmp_path: Path, capsys) -> None:
     assert main(["compare", str(tmp_path), str(tmp_path), "--model", str(tmp_path)]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_generate_and_train_errors_are_one_line(tmp_path: Path, capsys) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    assert main(["generate-packages", "--out", str(tmp_path / "full"), "--designs", "2"]) == 2
+    assert "not empty" in capsys.readouterr().err
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "packages", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "design library" in err and "generate-packages" in err and len(err.splitlines()) == 1
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "packages",
+                "--data",
+                str(tmp_path / "full"),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
+    assert "no designs found" in capsys.readouterr().err

@@ -73,3 +73,29 @@ def test_bad_arguments_are_refused() -> None:
         ContrastiveLoss(metric="hamming")
     with pytest.raises(ValueError):
         Pairs(torch.tensor([0]), torch.tensor([1]), torch.tensor([1]))  # a bare 0/1 label
+
+
+def test_group_loss_matches_a_plain_loop_over_pairs() -> None:
+    from simnet.losses import GroupLoss
+
+    gen = torch.Generator().manual_seed(3)
+    emb = torch.nn.functional.normalize(torch.randn(12, 8, generator=gen), dim=1)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5])  # designs
+    groups = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])  # families
+    radius, margin = 0.6, 1.3
+    near, far = [], []
+    for i in range(12):
+        for j in range(i + 1, 12):
+            d = float((emb[i] - emb[j]).norm())
+            if groups[i] == groups[j] and labels[i] != labels[j]:
+                near.append(0.5 * max(0.0, d - radius) ** 2)
+            elif groups[i] != groups[j]:
+                far.append(0.5 * max(0.0, margin - d) ** 2)
+    expected = sum(near) / len(near) + sum(far) / len(far)
+    got = GroupLoss(radius, margin)(emb, labels, groups)
+    assert abs(float(got) - expected) < 1e-5
+    # same-design pairs are the contrastive loss's business, not the group loss's
+    one_group = GroupLoss(radius, margin)(emb[:2], labels[:2], groups[:2])
+    assert float(one_group) == 0.0
+    with pytest.raises(ValueError):
+        GroupLoss(1.0, 0.5)

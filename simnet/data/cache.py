@@ -43,6 +43,7 @@ class ImageSet:
     classes: list[str]
     keys: list[str]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (key, reason) not decoded
+    groups: np.ndarray | None = None  # (N,) int64 group of each label (designs: family)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -55,6 +56,7 @@ class ImageSet:
             self.classes,
             [self.keys[i] for i in index],
             self.skipped,
+            None if self.groups is None else self.groups[index],
         )
 
     @property
@@ -212,5 +214,6 @@ def _view(whole: ImageSet, index: np.ndarray) -> ImageSet:
             whole.classes,
             whole.keys[lo:hi],
             whole.skipped,
+            None if whole.groups is None else whole.groups[lo:hi],
         )
     return whole.subset(index)

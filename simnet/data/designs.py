@@ -114,12 +114,12 @@ def _load(
         raise SimNetError(f"data.labels must be one of {LABEL_LEVELS}, got {labels!r}")
     source = DesignSource(root, views)
     flat = load_images(source, image_size, cache_dir)
-    groups: dict[str, dict[str, int]] = {}
+    by_folder: dict[str, dict[str, int]] = {}  # design folder -> view -> flat index
     for i, key in enumerate(flat.keys):
         path = Path(key)
-        groups.setdefault(str(path.parent), {})[path.stem] = i
-    complete = {k: g for k, g in groups.items() if all(v in g for v in views)}
-    broken = len(groups) - len(complete)
+        by_folder.setdefault(str(path.parent), {})[path.stem] = i
+    complete = {k: g for k, g in by_folder.items() if all(v in g for v in views)}
+    broken = len(by_folder) - len(complete)
     if broken:
         log.warning("skipped %d design(s) with an unreadable view", broken)
     if not complete:
@@ -141,7 +141,10 @@ def _load(
         split = np.array([TEST if folder_split[k] == "test" else TRAIN for k in keys])
     else:  # by design, so every drawing of a design is on one side
         split = np.array([_hash_split(fd[1], test_fraction) for fd in family_design])
-    return ImageSet(images, label_array, classes, keys, flat.skipped), split
+    family_names = sorted({fd[0] for fd in family_design})
+    family_ids = np.array([family_names.index(fd[0]) for fd in family_design], dtype=np.int64)
+    groups = family_ids if labels == "design" else None  # designs of one family are alike
+    return ImageSet(images, label_array, classes, keys, flat.skipped, groups), split
 
 
 def load_designs(

@@ -8,6 +8,8 @@ Three questions, all on designs the model never trained on (the library's test s
   itself the nearest of all the library's designs?
 - **Family triplets**: for a held-out design, a second of its family and one of another
   family, does ``compare`` score the same-family pair as more similar?
+
+Family retrieval is also reported for each view alone, to show what fusing them adds.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from simnet.data.cache import TEST, TRAIN
 from simnet.data.designs import _load, is_primary
@@ -67,7 +70,8 @@ def evaluate_designs(net: SimNet, path: str | Path, ks: list[int]) -> dict[str, 
         net.views,
     )
     started = time.perf_counter()
-    emb = net.embed_array(whole.images, config.eval.batch_size)
+    views = net.embed_views(whole.images, config.eval.batch_size)  # (N, V, D)
+    emb = net.model.fuse(torch.from_numpy(views)).numpy()  # (N, D')
     embed_seconds = time.perf_counter() - started
     families = np.asarray(whole.labels)
     labelled = np.array([whole.classes[f] != "" for f in families])
@@ -81,6 +85,10 @@ def evaluate_designs(net: SimNet, path: str | Path, ks: list[int]) -> dict[str, 
         result.update({f"knn_accuracy@{k}": v for k, v in accuracy.items() if k != 1})
         result["family_precision_at_1"] = accuracy[1]
         result["map_at_r"] = map_at_r(emb[train], families[train], emb[test], families[test])
+        for v, name in enumerate(net.views):  # what one view alone retrieves
+            one = views[:, v]
+            acc = knn_accuracy(one[train], families[train], one[test], families[test], [1])
+            result[f"family_precision_at_1_{name}"] = acc[1]
     result["family_triplet_accuracy"] = family_triplets(emb[test], families[test])
     gallery = np.flatnonzero(primary)
     queries = np.flatnonzero(~primary & (split == TEST))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from simnet.data.designs import RENDERS_DIR
 from simnet.errors import SimNetError
 from simnet.packages.families import FAMILIES, build
 from simnet.packages.geometry import Stackup
@@ -26,8 +27,6 @@ from simnet.packages.render import VIEWS, Z_EXAGGERATION, Style, render
 from simnet.storage import atomic_write_text
 
 log = logging.getLogger(__name__)
-
-RENDERS_DIR = "renders"
 
 
 def design_seed(seed: int, family: str, index: int) -> int:

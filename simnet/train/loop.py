@@ -25,7 +25,7 @@ from simnet.data import (
 from simnet.data.defaults import resolve_data
 from simnet.data.loading import load_data
 from simnet.errors import SimNetError
-from simnet.losses import ContrastiveLoss
+from simnet.losses import ContrastiveLoss, GroupLoss
 from simnet.mining import LambdaSchedule, PairMiner, Pairs, candidate_pairs, create_miner
 from simnet.models import SimNetModel, build_model
 from simnet.models.store import save_model
@@ -61,6 +61,8 @@ class Parts:
     bf16: bool
     channels_last: bool
     ema: AveragedModel | None = None  # averaged weights, when train.ema_decay > 0
+    group_loss: GroupLoss | None = None  # with loss.group_weight > 0 and grouped labels
+    group_weight: float = 0.0
 
     @property
     def final_model(self) -> torch.nn.Module:
@@ -114,11 +116,19 @@ def build_parts(config: Config, total_steps: int) -> Parts:
     if t.ema_decay > 0:
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=True)
     bf16 = use_bf16(t.bf16)
-    return Parts(model, miner, loss, optimizer, scheduler, bf16, t.channels_last, ema)
+    lc = config.loss
+    group = GroupLoss(lc.group_radius, lc.group_margin, lc.metric) if lc.group_weight else None
+    return Parts(
+        model, miner, loss, optimizer, scheduler, bf16, t.channels_last, ema, group, lc.group_weight
+    )
 
 
 def train_step(
-    parts: Parts, x: torch.Tensor, labels: torch.Tensor, lam: float
+    parts: Parts,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    lam: float,
+    groups: torch.Tensor | None = None,
 ) -> tuple[float, dict]:
     """One optimisation step on a batch; returns the loss and the miner's counts."""
     parts.model.train()
@@ -126,6 +136,8 @@ def train_step(
         embeddings = parts.model(x)  # (B, D) float32, unit norm
     pairs = parts.miner.mine(embeddings.detach(), labels, lam)
     loss = parts.loss(embeddings, pairs)
+    if parts.group_loss is not None and groups is not None:
+        loss = loss + parts.group_weight * parts.group_loss(embeddings, labels, groups)
     if not torch.isfinite(loss):
         raise SimNetError(
             "the loss became non-finite (try a lower train.lr); the last good checkpoint is kept"
@@ -231,7 +243,8 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
         for index in bar:
             images = torch.from_numpy(np.ascontiguousarray(images_all[index]))
             labels = torch.from_numpy(train_set.labels[index])
-            loss, stats = train_step(parts, augment(images), labels, lam)
+            groups = None if train_set.groups is None else torch.from_numpy(train_set.groups[index])
+            loss, stats = train_step(parts, augment(images), labels, lam, groups)
             losses.append(loss)
             pos, neg = pos + stats.get("positives", 0), neg + stats.get("negatives", 0)
             bar.set_postfix(loss=f"{loss:.4f}", lam=f"{lam:.2f}")
