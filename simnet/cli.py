@@ -268,7 +268,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     data = args.data or resolve_data(net.config.data.source, net.config.data.cache_dir)
     index = build_index(net, data, args.split, model_path=args.model)
     index.save(args.out)
-    print(f"indexed {len(index)} images into {args.out}")
+    print(f"indexed {len(index)} {'designs' if net.views else 'images'} into {args.out}")
     return 0
 
 
