@@ -26,3 +26,19 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch, capsys) -> None
     assert len(lines) == 1 + 5
     # a.jpg's own copy comes first, named by its absolute path
     assert lines[1].startswith(str(tmp_path / "photos" / "circle" / "000.jpg"))
+
+
+@pytest.mark.slow
+def test_readme_designs_example_runs(tmp_path: Path, monkeypatch, capsys) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    code = next(b for b in blocks if "generate_packages" in b)
+    # the same calls, smaller: 24 designs and one short epoch
+    code = code.replace("600", "24").replace(
+        '"data.source=designs"',
+        '"data.source=designs", "train.epochs=1", "train.batch_size=24"',
+    )
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, str(README), "exec"), {})
+    similarity, views = capsys.readouterr().out.split(" ", 1)
+    assert -1.0 <= float(similarity) <= 1.0
+    assert all(v in views for v in ("top", "front", "side"))
