@@ -84,6 +84,8 @@ class MiningConfig:
     min_negative_fraction: float = 0.1  # share of surviving negatives kept at lambda = 0
     outlier_fraction: float = 0.02  # hardest pairs dropped at lambda = 0, none at lambda = 1
     prune_positives: bool = True  # drop positives that already satisfy the pair constraint
+    prune_negatives: bool = True  # drop negatives beyond the margin (off: they stay, at zero
+    # loss, in the balanced loss's mean over negatives, as in a plain all-pairs loss)
 
 
 @dataclass

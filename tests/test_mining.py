@@ -134,3 +134,14 @@ def test_bad_lambda_is_refused() -> None:
     x, labels = batch(0)
     with pytest.raises(ValueError):
         OPMS().mine(x, labels, 1.5)
+
+
+def test_without_negative_pruning_every_negative_is_kept_at_lambda_one() -> None:
+    x, labels = batch(3)
+    _, neg = candidate_pairs(labels)
+    kept = OPMS(margin=1.0, outlier_fraction=0.0, prune_negatives=False).mine(x, labels, 1.0)
+    pruned = OPMS(margin=1.0, outlier_fraction=0.0).mine(x, labels, 1.0)
+    n_kept = int((~kept.similar).sum())
+    assert n_kept == len(neg)  # every candidate, including those beyond the margin
+    beyond = int((pair_distance(x, neg.a, neg.b) >= 1.0).sum())
+    assert beyond > 0 and int((~pruned.similar).sum()) == len(neg) - beyond

@@ -24,5 +24,6 @@ def create_miner(config: MiningConfig, margin: float, metric: str, seed: int) ->
         min_negative_fraction=config.min_negative_fraction,
         outlier_fraction=config.outlier_fraction,
         prune_positives=config.prune_positives,
+        prune_negatives=config.prune_negatives,
         seed=seed,
     )

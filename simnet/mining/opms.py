@@ -31,6 +31,8 @@ class OPMS(PairMiner):
         outlier_fraction: share of the hardest surviving positives and negatives dropped at
             λ = 0 (they may be label noise); the share shrinks linearly to 0 at λ = 1.
         prune_positives: drop positives that already satisfy the pair constraint.
+        prune_negatives: drop negatives at or beyond the margin. They cost nothing either
+            way, but kept they count in the mean of a balanced loss.
         seed: seeds the random choice of candidate negatives.
     """
 
@@ -43,6 +45,7 @@ class OPMS(PairMiner):
         outlier_fraction: float = 0.02,
         prune_positives: bool = True,
         seed: int = 0,
+        prune_negatives: bool = True,
     ):
         super().__init__()
         if margin <= 0:
@@ -60,6 +63,7 @@ class OPMS(PairMiner):
         self.min_negative_fraction = min_negative_fraction
         self.outlier_fraction = outlier_fraction
         self.prune_positives = prune_positives
+        self.prune_negatives = prune_negatives
         self.gen = torch.Generator().manual_seed(seed)
 
     def mine(self, embeddings: torch.Tensor, labels: torch.Tensor, lam: float) -> Pairs:
@@ -89,6 +93,8 @@ class OPMS(PairMiner):
         image's nearest negative in the batch already satisfies the pair constraint.
         """
         neg_keep = dist[neg.a, neg.b] < self.margin
+        if not self.prune_negatives:
+            neg_keep = torch.ones_like(neg_keep)
         if not self.prune_positives or len(pos) == 0:
             return torch.ones(len(pos), dtype=torch.bool), neg_keep
         different = labels[:, None] != labels[None, :]
