@@ -119,43 +119,16 @@ def test_designs_end_to_end_train_evaluate_compare_search(
     assert result["library_designs"] == 36 and result["reid_queries"] > 0
     a, b = sorted(library.glob("fcbga/*"))[:2]
     picture = tmp_path / "cmp.png"
-    assert (
-        main(
-            [
-                "compare",
-                str(a),
-                str(b),
-                "--model",
-                str(run),
-                "--json",
-                "--quiet",
-                "--picture",
-                str(picture),
-            ]
-        )
-        == 0
-    )
-    out = json.loads(capsys.readouterr().out)
+
+    def compare(x: Path, y: Path) -> dict:
+        args = ["compare", str(x), str(y), "--model", str(run), "--picture", str(picture)]
+        assert main([*args, "--json", "--quiet"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    out = compare(a, b)
     assert set(out["view_distances"]) == set(VIEWS) and picture.stat().st_size > 1000
     assert -1.0 <= out["similarity"] <= 1.0
-    # a design compared with itself: identical
-    assert (
-        main(
-            [
-                "compare",
-                str(a),
-                str(a),
-                "--model",
-                str(run),
-                "--json",
-                "--quiet",
-                "--picture",
-                str(picture),
-            ]
-        )
-        == 0
-    )
-    same = json.loads(capsys.readouterr().out)
+    same = compare(a, a)  # a design compared with itself: identical
     assert same["distance"] < 1e-3 and same["similarity"] > 0.999
     index = tmp_path / "lib.index"
     assert (
