@@ -208,6 +208,11 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
     schedule = LambdaSchedule(
         t.epochs, config.mining.lambda_start, config.mining.lambda_step, config.mining.lambda_max
     )
+    if parts.group_loss is not None and train_set.groups is None:
+        log.warning(
+            "loss.group_weight is set but the data has no groups (designs with "
+            "data.labels=design have their families): the group loss is off"
+        )
     if config.model.whiten:
         _init_from_data(parts, train_set, t.seed)
     start_epoch = 0
