@@ -46,14 +46,19 @@ class ModelConfig:
     scales: list[int] = field(
         default_factory=lambda: [2, 4]
     )  # CNN2/CNN3 down-sampling; [] = single-scale
-    branch_width: int = 32  # channels of the shallow branches' first conv
-    branch_dim: int = 64  # output size of each shallow branch
+    # Per branch, in the order of scales; one value serves every branch.
+    branch_width: list[int] = field(default_factory=lambda: [32])  # channels of the first conv
+    branch_dim: list[int] = field(default_factory=lambda: [64])  # output size (paper: 512, 1024)
     branch_scale: float = 0.25  # initial (learnable) weight of each unit-norm branch output
     embedding_dim: int = 128
     dropout: float = 0.0  # before the fusion layer; the paper uses 0.5 on its long schedule
     whiten: bool = True  # initialise (and freeze) the backbone's first conv from the data
     views: list[str] = field(default_factory=list)  # [] = images; e.g. [top, front, side]
     view_fusion: str = "concat"  # design embedding from view embeddings: concat | mean
+    input_size: int | None = None  # images are resized to this inside the network; None: as is
+    pretrained: bool = False  # CNN1 starts from torchvision's ImageNet weights (cache/download)
+    weights: str | None = None  # ... or from this local file (a torchvision state dict)
+    finetune_layers: int | None = None  # train only CNN1's top N layers (paper: 2); None: all
 
 
 @dataclass
@@ -97,7 +102,10 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
-    warmup: float = 0.2  # fraction of steps spent rising to the peak learning rate
+    schedule: str = "one-cycle"  # one-cycle | constant (the paper's fixed learning rate)
+    warmup: float = 0.2  # one-cycle: fraction of steps spent rising to the peak learning rate
+    patience: int = 0  # early stopping: epochs without a better validation loss (0: off);
+    # needs data.val_fraction > 0, and the model kept is the best epoch's
     bf16: str = "auto"  # auto | on | off: bf16 autocast (auto: on where the CPU has bf16 units)
     channels_last: bool = True
     ema_decay: float = 0.0  # exponential moving average of the weights (0: off); saved if on
@@ -246,7 +254,7 @@ def _section(config: Config, name: str) -> Any:
 
 def validate(config: Config) -> None:
     """Raises :class:`SimNetError` for values no run could use."""
-    t, m = config.train, config.mining
+    t, m, mc = config.train, config.mining, config.model
     checks = [
         (config.data.image_size >= 8, "data.image_size must be at least 8"),
         (0.0 <= config.data.test_fraction < 1.0, "data.test_fraction must be in [0, 1)"),
@@ -285,6 +293,25 @@ def validate(config: Config) -> None:
             "model.view_fusion must be concat or mean",
         ),
         (config.data.labels in ("family", "design"), "data.labels must be family or design"),
+        (t.schedule in ("one-cycle", "constant"), "train.schedule must be one-cycle or constant"),
+        (t.patience >= 0, "train.patience must be 0 (off) or more epochs"),
+        (
+            t.patience == 0 or config.data.val_fraction > 0,
+            "train.patience (early stopping) needs a validation split: set data.val_fraction",
+        ),
+        (
+            all(len(v) in (1, len(config.model.scales)) for v in (mc.branch_width, mc.branch_dim)),
+            "model.branch_width and model.branch_dim take one value or one per scale",
+        ),
+        (
+            min(mc.branch_width + mc.branch_dim, default=0) >= 1,
+            "model.branch_width and model.branch_dim must be positive",
+        ),
+        (mc.input_size is None or mc.input_size >= 8, "model.input_size must be at least 8"),
+        (
+            mc.finetune_layers is None or mc.finetune_layers >= 0,
+            "model.finetune_layers must be 0 or more layers",
+        ),
     ]
     for ok, message in checks:
         if not ok:

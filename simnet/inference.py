@@ -45,7 +45,7 @@ class SimNet:
         path = Path(path)
         weights, meta = load_model_files(path)
         config = config_from_dict(meta["config"])
-        model = build_model(config.model)
+        model = build_model(config.model, load_weights=False)  # the file holds every weight
         model.load_state_dict(weights)
         if config.train.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -60,7 +60,9 @@ class SimNet:
     @property
     def preprocessing(self) -> dict[str, Any]:
         """What an image goes through before the network; an index must match it."""
+        extra = {"input_size": self.config.model.input_size} if self.config.model.input_size else {}
         return {
+            **extra,
             "image_size": self.config.data.image_size,
             "mean": list(MEAN),
             "std": list(STD),

@@ -3,7 +3,7 @@
 Nothing here knows about training, losses or mining.
 """
 
-from simnet.models import compact  # noqa: F401  (registers the compact backbone)
+from simnet.models import compact, googlenet, resnet, vgg  # noqa: F401  (register backbones)
 from simnet.models.branches import ShallowBranch
 from simnet.models.registry import create_backbone, list_backbones, register_backbone
 from simnet.models.simnet import SimNetModel, build_model

@@ -11,10 +11,13 @@ than a 32-64-128-256 pyramid with the same parameter count and learn faster per 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from simnet.errors import SimNetError
+from simnet.models.pretrained import read_state_dict
 from simnet.models.registry import register_backbone
 from simnet.models.whitening import whiten_conv_
 
@@ -67,10 +70,34 @@ class CompactNet(nn.Module):
         assert isinstance(conv, nn.Conv2d)
         whiten_conv_(conv, images)
 
+    def layers(self) -> list[list[nn.Module]]:
+        """Each conv with its batch-norm, from the stem up."""
+        convs = [[self.stem[0], self.stem[1]]]
+        for block in self.blocks:
+            convs += [[block.layers[0], block.layers[2]], [block.layers[4], block.layers[5]]]
+        return convs
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.blocks(self.stem(x))).flatten(1)  # (B, widths[-1])
 
 
 @register_backbone("compact")
-def compact(widths: Sequence[int] = (24, 48, 192, 256), **_: object) -> CompactNet:
-    return CompactNet(widths)
+def compact(
+    widths: Sequence[int] = (24, 48, 192, 256),
+    pretrained: bool = False,
+    weights: str | Path | None = None,
+    **_: object,
+) -> CompactNet:
+    if pretrained:
+        raise SimNetError(
+            "the compact backbone has no ImageNet weights: train it from scratch, or pass "
+            "--weights FILE with a compact backbone's state dict"
+        )
+    net = CompactNet(widths)
+    if weights is not None:
+        try:
+            net.load_state_dict(read_state_dict(weights))
+        except RuntimeError as exc:
+            detail = " ".join(str(exc).split())[:300]
+            raise SimNetError(f"{weights} does not fit the compact backbone: {detail}") from None
+    return net

@@ -1,7 +1,10 @@
 """The backbone registry: CNN1 is chosen by name, and adding one is one small file.
 
 A backbone is an ``nn.Module`` mapping ``(B, 3, H, W)`` images to ``(B, out_dim)`` features
-and exposing ``out_dim``.
+and exposing ``out_dim``; its ``layers()`` (input to output, each a list of modules) are what
+"fine-tune the top N layers" counts. A factory takes ``pretrained`` and ``weights`` (a local
+file) and keyword arguments it may ignore. Registered: ``compact`` (32x32, from scratch on a
+CPU), ``vgg16`` (the paper's CNN1), ``resnet18``, ``resnet50`` and ``googlenet``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 One network embeds every image (Siamese = shared weights): CNN1 (a registered backbone)
 plus shallow branches on down-sampled copies; each branch output is L2-normalised, the
 outputs are concatenated, passed through dropout and a linear projection, and the result
-is L2-normalised.
+is L2-normalised. Images are first resized to the model's input size when it has one (the
+paper preset's 224x224), so any data set feeds any model.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import nn
 
 from simnet.config import ModelConfig
 from simnet.distances import widen
+from simnet.errors import SimNetError
 from simnet.models.branches import ShallowBranch
 from simnet.models.registry import create_backbone
 
@@ -33,6 +35,7 @@ class SimNetModel(nn.Module):
         view_fusion: how a design embedding is made from its view embeddings:
             ``"concat"`` (scaled by ``1/sqrt(views)``, so unit norm) or ``"mean"``
             (re-normalised).
+        input_size: images are resized to ``input_size x input_size`` first (None: as given).
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class SimNetModel(nn.Module):
         branch_scale: float = 0.25,
         views: int = 1,
         view_fusion: str = "concat",
+        input_size: int | None = None,
     ):
         super().__init__()
         if embedding_dim < 1:
@@ -62,6 +66,7 @@ class SimNetModel(nn.Module):
         self.view_dim = embedding_dim  # one image's embedding
         self.views = views
         self.view_fusion = view_fusion
+        self.input_size = input_size
         self.embedding_dim = embedding_dim * views if view_fusion == "concat" else embedding_dim
 
     def init_from_data(self, images: torch.Tensor) -> bool:
@@ -73,12 +78,35 @@ class SimNetModel(nn.Module):
         init(images)
         return True
 
-    def embed_images(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` -> ``(B, view_dim)`` unit-norm image embeddings."""
-        parts = [F.normalize(widen(self.backbone(x)), dim=1)]  # (B, out_dim)
-        parts += [s * b(x) for s, b in zip(self.branch_scale, self.branches, strict=True)]
+    def train(self, mode: bool = True) -> SimNetModel:
+        """As ``nn.Module.train``, but a frozen layer's batch-norm keeps its statistics."""
+        super().train(mode)
+        for module in self.backbone.modules():
+            params = list(module.parameters(recurse=False))
+            frozen = params and not any(p.requires_grad for p in params)
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and frozen:
+                module.eval()
+        return self
+
+    def resize(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` -> ``(B, 3, input_size, input_size)`` (bilinear, antialiased)."""
+        size = self.input_size
+        if size is None or tuple(x.shape[-2:]) == (size, size):
+            return x
+        return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+
+    def head(self, features: torch.Tensor, branch_outputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The fusion: CNN1 features ``(B, out_dim)`` and unit-norm branch outputs ->
+        ``(B, view_dim)`` unit-norm embeddings."""
+        parts = [F.normalize(widen(features), dim=1)]  # (B, out_dim)
+        parts += [s * b for s, b in zip(self.branch_scale, branch_outputs, strict=True)]
         fused = self.dropout(torch.cat(parts, dim=1))  # (B, fused)
         return F.normalize(widen(self.project(fused)), dim=1)  # (B, view_dim)
+
+    def embed_images(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` -> ``(B, view_dim)`` unit-norm image embeddings."""
+        x = self.resize(x)
+        return self.head(self.backbone(x), [branch(x) for branch in self.branches])
 
     def embed_views(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, V, 3, H, W)`` designs -> ``(B, V, view_dim)`` per-view embeddings."""
@@ -112,10 +140,54 @@ def _out_dim(module: nn.Module) -> int:
     return dim
 
 
-def build_model(config: ModelConfig) -> SimNetModel:
-    """Builds the network a :class:`ModelConfig` describes."""
-    backbone = create_backbone(config.backbone, widths=config.widths)
-    branches = [ShallowBranch(f, config.branch_width, config.branch_dim) for f in config.scales]
+def freeze_backbone(backbone: nn.Module, trainable_layers: int) -> None:
+    """Freezes every parameter of ``backbone`` but those of its top ``trainable_layers``
+    layers (``backbone.layers()``, input to output). Parameters frozen before stay frozen."""
+    layers = getattr(backbone, "layers", None)
+    if layers is None:
+        raise SimNetError(
+            f"the {type(backbone).__name__} backbone does not list its layers, "
+            "so model.finetune_layers cannot be applied to it"
+        )
+    layers = layers()
+    if trainable_layers > len(layers):
+        raise SimNetError(
+            f"model.finetune_layers is {trainable_layers} but the backbone has {len(layers)} layers"
+        )
+    keep = {
+        id(p)
+        for layer in layers[len(layers) - trainable_layers :]
+        for module in layer
+        for p in module.parameters()
+        if p.requires_grad
+    }
+    for p in backbone.parameters():
+        p.requires_grad_(id(p) in keep)
+
+
+def _per_branch(values: int | Sequence[int], count: int) -> list[int]:
+    """One size per branch from one value (for every branch) or one per branch."""
+    values = [values] if isinstance(values, int) else list(values)
+    if len(values) not in (1, count):
+        raise SimNetError(f"model: {count} branches but {len(values)} sizes: {values}")
+    return values * count if len(values) == 1 else values
+
+
+def build_model(config: ModelConfig, load_weights: bool = True) -> SimNetModel:
+    """Builds the network a :class:`ModelConfig` describes.
+
+    Args:
+        config: the model section of a config.
+        load_weights: load the pretrained or file weights the config names into CNN1 (off
+            when a saved model's own weights are about to replace them).
+    """
+    weights = {"pretrained": config.pretrained, "weights": config.weights} if load_weights else {}
+    backbone = create_backbone(config.backbone, widths=config.widths, **weights)
+    if config.finetune_layers is not None:
+        freeze_backbone(backbone, config.finetune_layers)
+    n = len(config.scales)
+    widths, dims = _per_branch(config.branch_width, n), _per_branch(config.branch_dim, n)
+    branches = [ShallowBranch(f, w, d) for f, w, d in zip(config.scales, widths, dims, strict=True)]
     return SimNetModel(
         backbone,
         branches,
@@ -124,4 +196,11 @@ def build_model(config: ModelConfig) -> SimNetModel:
         config.branch_scale,
         views=max(1, len(config.views)),
         view_fusion=config.view_fusion,
+        input_size=config.input_size,
     )
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
