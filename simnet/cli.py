@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   simnet train --preset packages --data designs --out runs/packages
   simnet compare --model runs/packages designs/fcbga/fcbga-0000 designs/wire-bond/wire-bond-0000
   simnet train --out runs/cifar                       train the fast preset on CIFAR-10
+  simnet train --preset paper --weights vgg16.pth     the paper's VGG16 recipe
   simnet evaluate runs/cifar                          nearest-neighbour accuracy and more
   simnet index --model runs/cifar --split train --out runs/cifar/train.index
   simnet search --index runs/cifar/train.index query.jpg
@@ -41,7 +42,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--preset",
         choices=list_presets(),
         help="start from a named preset (default: the fast preset for single images; "
-        "packages: multi-view designs from simnet generate-packages)",
+        "packages: multi-view designs from simnet generate-packages; paper: the paper's "
+        "VGG16 recipe at 224x224)",
     )
     p.add_argument("--config", metavar="YAML", help="config file, applied over the preset (if any)")
     p.add_argument(
@@ -60,6 +62,18 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--epochs", type=int, metavar="N", help="number of epochs (train.epochs)")
     p.add_argument("--seed", type=int, metavar="S", help="random seed (train.seed)")
+    p.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="start CNN1 from torchvision's ImageNet weights (its cache, or a download); "
+        "an error where they cannot be had (model.pretrained)",
+    )
+    p.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="start CNN1 from this local file instead: a torchvision state dict "
+        "(.pth or .safetensors) of the chosen backbone (model.weights)",
+    )
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
     )
@@ -235,11 +249,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"train.epochs={args.epochs}")
     if args.seed is not None:
         overrides.append(f"train.seed={args.seed}")
+    if args.pretrained:
+        overrides.append("model.pretrained=true")
     config_path = args.config
     if args.resume and config_path is None and (Path(args.out) / "config.yaml").is_file():
         config_path = Path(args.out) / "config.yaml"
     preset = args.preset if config_path is None or not args.resume else None
     config = load_config(config_path, overrides, preset=preset)
+    if args.weights:
+        config.model.weights = str(Path(args.weights).expanduser().resolve())
     run = train(config, args.out, resume=args.resume, progress=not args.quiet)
     print(f"model written to {run}")
     return 0

@@ -94,7 +94,12 @@ def _decode_into(source: Source, size: int, folder: Path) -> dict:
     skipped: list[tuple[str, str]] = []
     with (folder / "images.u8").open("wb") as out:  # (N, S, S, 3) uint8, streamed
         for record, payload in tqdm(
-            source.stream(), desc="decoding images", unit="img", leave=False, mininterval=1.0
+            source.stream(),
+            desc="decoding images",
+            unit="img",
+            leave=False,
+            mininterval=1.0,
+            disable=None if log.isEnabledFor(logging.INFO) else True,  # quiet: no bar
         ):
             if payload is None:
                 skipped.append((record.key, "unreadable file"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -28,6 +29,7 @@ from simnet.errors import SimNetError
 from simnet.losses import ContrastiveLoss, GroupLoss
 from simnet.mining import LambdaSchedule, PairMiner, Pairs, candidate_pairs, create_miner
 from simnet.models import SimNetModel, build_model
+from simnet.models.simnet import count_parameters
 from simnet.models.store import save_model
 from simnet.runtime import autocast, seed_everything, set_threads, use_bf16
 from simnet.storage import atomic_write_text
@@ -81,10 +83,11 @@ def _split_validation(
 
 
 def _optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
-    """SGD; no weight decay on biases and batch-norm parameters."""
+    """SGD over the trainable parameters; no weight decay on biases and batch-norm ones."""
     t = config.train
-    decay = [p for p in model.parameters() if p.dim() > 1]
-    no_decay = [p for p in model.parameters() if p.dim() <= 1]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.dim() > 1]
+    no_decay = [p for p in trainable if p.dim() <= 1]
     groups = [
         {"params": decay, "weight_decay": t.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
@@ -101,15 +104,23 @@ def one_cycle(step: int, total: int, warmup: float) -> float:
     return 1.0 - 0.99 * min(1.0, (step - rise) / max(1, total - rise))
 
 
-def build_parts(config: Config, total_steps: int) -> Parts:
+def _constant(step: int) -> float:
+    return 1.0
+
+
+def build_parts(config: Config, total_steps: int, model: SimNetModel | None = None) -> Parts:
+    """The model (built here unless given), optimizer, schedule, miner and losses."""
     t = config.train
-    model = build_model(config.model)
+    model = model if model is not None else build_model(config.model)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    trainable, total = count_parameters(model)
+    log.info("%s of %s parameters are trainable", f"{trainable:,}", f"{total:,}")
     optimizer = _optimizer(model, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, partial(one_cycle, total=total_steps, warmup=t.warmup)
-    )
+    factor = partial(one_cycle, total=total_steps, warmup=t.warmup)
+    if t.schedule == "constant":
+        factor = _constant
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     miner = create_miner(config.mining, config.loss.margin, config.loss.metric, t.seed)
     loss = ContrastiveLoss(config.loss.margin, config.loss.metric, config.loss.balance)
     ema = None
@@ -199,12 +210,13 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
             "a multi-view model needs a design library: pass --data DIR "
             "(make one with simnet generate-packages --out DIR)"
         )
+    model = build_model(config.model)  # first: missing weights fail before any decoding
     data_path = resolve_data(config.data.source, config.data.cache_dir).resolve()
     config.data.source = str(data_path)  # evaluate and index find it from any folder
     dataset = load_data(data_path, config.data, config.model.views)
     train_set, val_set = _split_validation(dataset.train, config.data.val_fraction, t.seed)
     sampler = ClassBalancedBatchSampler(train_set.labels, t.batch_size, t.per_class, t.seed)
-    parts = build_parts(config, t.epochs * len(sampler))
+    parts = build_parts(config, t.epochs * len(sampler), model)
     schedule = LambdaSchedule(
         t.epochs, config.mining.lambda_start, config.mining.lambda_step, config.mining.lambda_max
     )
@@ -215,9 +227,11 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
         )
     if config.model.whiten:
         _init_from_data(parts, train_set, t.seed)
-    start_epoch = 0
+    start_epoch, best = 0, {"val_loss": math.inf, "epoch": 0, "stopped": False}
     if resume:
-        start_epoch = _restore(parts, load_state(run_dir), t.epochs)
+        state = load_state(run_dir)
+        start_epoch = _restore(parts, state, t.epochs)
+        best.update(state.get("best") or {})
     elif (run_dir / STATE_FILE).exists():
         raise SimNetError(
             f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out"
@@ -232,8 +246,17 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
         len(sampler),
         parts.bf16,
     )
+    meta = {
+        "config": config.to_dict(),
+        "classes": dataset.classes,
+        "data": str(data_path),
+        "format": 1,
+    }
     images_all = train_set.images
+    early_stopping = t.patience > 0 and val_set is not None
     for epoch in range(start_epoch, t.epochs):
+        if best["stopped"]:
+            break
         lam = schedule(epoch)
         sampler.set_epoch(epoch)
         augment = BatchAugment(config.augment, seed=t.seed * 1_000_003 + epoch)
@@ -254,6 +277,7 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
             pos, neg = pos + stats.get("positives", 0), neg + stats.get("negatives", 0)
             bar.set_postfix(loss=f"{loss:.4f}", lam=f"{lam:.2f}")
         seconds = time.perf_counter() - started
+        val_loss = validation_loss(parts, val_set, config) if val_set else math.nan
         row = {
             "epoch": epoch + 1,
             "lambda": round(lam, 4),
@@ -261,12 +285,25 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
             "train_loss": f"{np.mean(losses):.6f}",
             "positives": pos,
             "negatives": neg,
-            "val_loss": f"{validation_loss(parts, val_set, config):.6f}" if val_set else "",
+            "val_loss": f"{val_loss:.6f}" if val_set else "",
             "seconds": f"{seconds:.1f}",
             "images_per_second": f"{len(sampler) * sampler.batch_size / seconds:.0f}",
         }
         _write_row(run_dir / METRICS_FILE, row)
-        save_state(run_dir, _snapshot(parts, epoch + 1, t.epochs))
+        if early_stopping:
+            if val_loss < best["val_loss"]:  # the best model so far is the one kept
+                best.update(val_loss=val_loss, epoch=epoch + 1)
+                save_model(run_dir, parts.final_model, {**meta, "epoch": epoch + 1})
+            elif epoch + 1 - best["epoch"] >= t.patience:
+                best["stopped"] = True
+                log.info(
+                    "early stop: no better validation loss for %d epochs; keeping epoch %d's "
+                    "model (validation loss %.4f)",
+                    t.patience,
+                    best["epoch"],
+                    best["val_loss"],
+                )
+        save_state(run_dir, {**_snapshot(parts, epoch + 1, t.epochs), "best": dict(best)})
         log.info(
             "epoch %d/%d  lambda %.2f  loss %.4f  %.0fs",
             epoch + 1,
@@ -275,13 +312,8 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
             np.mean(losses),
             seconds,
         )
-    meta = {
-        "config": config.to_dict(),
-        "classes": dataset.classes,
-        "data": str(data_path),
-        "format": 1,
-    }
-    save_model(run_dir, parts.final_model, meta)
+    if not early_stopping:
+        save_model(run_dir, parts.final_model, meta)
     return run_dir
 
 
