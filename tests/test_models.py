@@ -58,6 +58,18 @@ def test_fusion_head_gradient_is_correct() -> None:
     x = torch.randn(2, 3, 2, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(model, (x,))
 
+    # The full head: CNN1 features and two weighted unit-norm branch outputs, fused.
+    fused = SimNetModel(Tiny(), [ShallowBranch(2, 2, 3), ShallowBranch(4, 2, 5)], 4).double()
+    fused.eval()  # dropout and batch-norm fixed: a deterministic function to check
+    features = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    b1 = torch.nn.functional.normalize(torch.randn(2, 3, dtype=torch.float64), dim=1)
+    b2 = torch.nn.functional.normalize(torch.randn(2, 5, dtype=torch.float64), dim=1)
+    b1.requires_grad_(True)
+    b2.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda f, p, q: fused.head(f, [p, q]), (features, b1, b2))
+    image = torch.randn(2, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(fused, (image,))
+
 
 def test_branch_weights_scale_each_branch_in_the_fusion() -> None:
     config = ModelConfig(widths=[4, 8, 8], scales=[2, 4], branch_width=4, branch_dim=6)

@@ -119,3 +119,43 @@ def test_the_default_data_path_is_recorded_absolute(tmp_path: Path, monkeypatch)
     assert config.data.source is None
     run = train(config, tmp_path / "r", progress=False)
     assert load_config(run / "config.yaml").data.source == str(data.resolve())
+
+
+def test_early_stopping_keeps_the_best_epochs_model(tmp_path: Path, monkeypatch) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    scripted = iter([1.0, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2])
+    models = []
+    monkeypatch.setattr(loop, "validation_loss", lambda parts, val, config: next(scripted))
+    real_state = loop._snapshot
+
+    def remember(parts, epochs_done, epochs):
+        models.append({k: v.clone() for k, v in parts.model.state_dict().items()})
+        return real_state(parts, epochs_done, epochs)
+
+    monkeypatch.setattr(loop, "_snapshot", remember)
+    config = config_for(data, "train.epochs=8", "train.patience=2", "data.val_fraction=0.2")
+    run = train(config, tmp_path / "run", progress=False)
+    rows = (run / "metrics.csv").read_text().splitlines()[1:]
+    assert len(rows) == 4  # epoch 2 was best; 3 and 4 were not better: stop
+    assert [r.split(",")[6] for r in rows] == ["1.000000", "0.500000", "0.700000", "0.800000"]
+    kept = weights(run)
+    for key, value in kept.items():
+        torch.testing.assert_close(value, models[1][key])  # epoch 2's weights
+    assert not all(torch.equal(kept[k], models[3][k]) for k in kept)
+    # Resuming a run that stopped early trains no further.
+    train(config, run, resume=True, progress=False)
+    assert len((run / "metrics.csv").read_text().splitlines()[1:]) == 4
+
+
+def test_early_stopping_needs_a_validation_split() -> None:
+    with pytest.raises(SimNetError, match="data.val_fraction"):
+        load_config(None, ["train.patience=3"])
+
+
+def test_constant_schedule_keeps_the_learning_rate(tmp_path: Path) -> None:
+    config = load_config(None, [*SMALL, "train.schedule=constant", "train.lr=0.01"])
+    parts = loop.build_parts(config, total_steps=20)
+    for _ in range(20):
+        parts.optimizer.step()
+        parts.scheduler.step()
+        assert parts.optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
