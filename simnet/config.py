@@ -78,7 +78,7 @@ class LossConfig:
 
 @dataclass
 class MiningConfig:
-    strategy: str = "opms"
+    strategy: str = "opms"  # opms | random | all | hardest (the baselines of Table 2)
     # Algorithm 1 starts at 0 and adds 1/epochs per epoch. On the fast preset's short budget
     # the hardest negatives are needed early (a 10k-image proxy: 56.0% 1-NN at lambda = 1
     # against 51.3% rising from 0.5), so the curriculum is over after one epoch.
@@ -91,6 +91,8 @@ class MiningConfig:
     prune_positives: bool = True  # drop positives that already satisfy the pair constraint
     prune_negatives: bool = True  # drop negatives beyond the margin (off: they stay, at zero
     # loss, in the balanced loss's mean over negatives, as in a plain all-pairs loss)
+    negatives_per_positive: float = 1.0  # random and hardest: negatives drawn per positive
+    pairs_per_batch: int | None = None  # random: pairs per batch; None: every positive + ratio
 
 
 @dataclass
@@ -269,6 +271,15 @@ def validate(config: Config) -> None:
         (0.0 < m.lambda_max <= 1.0, "mining.lambda_max must be in (0, 1]"),
         (0.0 < m.min_negative_fraction <= 1.0, "mining.min_negative_fraction must be in (0, 1]"),
         (0.0 <= m.outlier_fraction < 0.5, "mining.outlier_fraction must be in [0, 0.5)"),
+        (
+            m.strategy in ("opms", "random", "all", "hardest"),
+            "mining.strategy must be opms, random, all or hardest",
+        ),
+        (m.negatives_per_positive > 0, "mining.negatives_per_positive must be positive"),
+        (
+            m.pairs_per_batch is None or m.pairs_per_batch >= 2,
+            "mining.pairs_per_batch must be at least 2",
+        ),
         (config.loss.margin > 0, "loss.margin must be positive"),
         (
             0 <= config.loss.group_radius < config.loss.group_margin,

@@ -37,7 +37,19 @@ class PairMiner(ABC):
     def __init__(self) -> None:
         self.last_stats: dict[str, int] = {}
 
+    curriculum = False  # whether λ changes what the strategy picks
+
     @abstractmethod
-    def mine(self, embeddings: torch.Tensor, labels: torch.Tensor, lam: float) -> Pairs:
+    def mine(
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor,
+        lam: float,
+        candidates: tuple[Pairs, Pairs] | None = None,
+    ) -> Pairs:
         """``(B, D)`` embeddings (not differentiated), ``(B,)`` labels and the curriculum
-        parameter λ in [0, 1] -> pairs into the batch."""
+        parameter λ in [0, 1] -> pairs into the batch.
+
+        ``candidates`` (positives, negatives) restricts the choice to given pairs (training
+        from a pairs CSV); None: every pair of the batch, split by label.
+        """

@@ -18,6 +18,14 @@ from simnet.mining.base import PairMiner, candidate_pairs
 from simnet.pairs import Pairs
 
 
+def nearest_negative(dist: torch.Tensor, neg: Pairs) -> torch.Tensor:
+    """``(B,)`` distance from each image to its nearest negative partner (inf: none)."""
+    nearest = torch.full((dist.shape[0],), math.inf)
+    d = dist[neg.a, neg.b]
+    nearest.scatter_reduce_(0, neg.a, d, "amin")
+    return nearest.scatter_reduce_(0, neg.b, d, "amin")
+
+
 class OPMS(PairMiner):
     """Curriculum pair mining.
 
@@ -66,15 +74,23 @@ class OPMS(PairMiner):
         self.prune_negatives = prune_negatives
         self.gen = torch.Generator().manual_seed(seed)
 
-    def mine(self, embeddings: torch.Tensor, labels: torch.Tensor, lam: float) -> Pairs:
+    curriculum = True
+
+    def mine(
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor,
+        lam: float,
+        candidates: tuple[Pairs, Pairs] | None = None,
+    ) -> Pairs:
         if not 0.0 <= lam <= 1.0:
             raise ValueError(f"lambda must be in [0, 1], got {lam}")
         dist = pairwise_distances(embeddings.detach().float().cpu(), self.metric)  # (B, B)
-        labels = labels.cpu()
-        pos, neg = candidate_pairs(labels)
+        pos, neg = candidates if candidates is not None else candidate_pairs(labels.cpu())
+        nearest = nearest_negative(dist, neg)  # from every candidate negative
         if self.max_negatives is not None and len(neg) > self.max_negatives:
             neg = neg.select(torch.randperm(len(neg), generator=self.gen)[: self.max_negatives])
-        pos_keep, neg_keep = self.prune(dist, labels, pos, neg)
+        pos_keep, neg_keep = self.prune(dist, nearest, pos, neg)
         pos, neg = pos.select(pos_keep), neg.select(neg_keep)
         pos = self.drop_outliers(pos, dist[pos.a, pos.b], hardest_last=True, lam=lam)
         neg = self.drop_outliers(neg, dist[neg.a, neg.b], hardest_last=False, lam=lam)
@@ -84,21 +100,20 @@ class OPMS(PairMiner):
         return pairs
 
     def prune(
-        self, dist: torch.Tensor, labels: torch.Tensor, pos: Pairs, neg: Pairs
+        self, dist: torch.Tensor, nearest_neg: torch.Tensor, pos: Pairs, neg: Pairs
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Masks of the pairs that still carry training signal (Eq. 2).
 
         A negative at or beyond the margin costs nothing. A positive whose squared distance
         plus the margin is below the squared distance from each of its two images to that
-        image's nearest negative in the batch already satisfies the pair constraint.
+        image's nearest negative in the batch (``nearest_neg``, ``(B,)``) already satisfies
+        the pair constraint.
         """
         neg_keep = dist[neg.a, neg.b] < self.margin
         if not self.prune_negatives:
             neg_keep = torch.ones_like(neg_keep)
         if not self.prune_positives or len(pos) == 0:
             return torch.ones(len(pos), dtype=torch.bool), neg_keep
-        different = labels[:, None] != labels[None, :]
-        nearest_neg = dist.masked_fill(~different, math.inf).min(dim=1).values  # (B,)
         bound = torch.minimum(nearest_neg[pos.a], nearest_neg[pos.b]).pow(2)
         satisfied = dist[pos.a, pos.b].pow(2) + self.margin < bound
         return ~satisfied, neg_keep

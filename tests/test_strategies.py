@@ -1,0 +1,95 @@
+"""Every pair strategy behind the one interface: labels, counts, ordering, seeding, and
+the given candidates of a pairs CSV."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from simnet.config import MiningConfig
+from simnet.mining import STRATEGIES, AllPairs, HardestNegatives, RandomPairs, create_miner
+from simnet.mining.base import candidate_pairs
+from simnet.pairs import Pairs
+
+
+def batch(seed: int = 0, b: int = 40, classes: int = 5, dim: int = 8):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(classes).repeat_interleave(b // classes)
+    x = (
+        torch.randn(classes, dim, generator=g)[labels] * 0.6
+        + torch.randn(b, dim, generator=g) * 0.5
+    )
+    return F.normalize(x, dim=1), labels
+
+
+def keys(pairs: Pairs) -> set[tuple[int, int]]:
+    return {(min(a, b), max(a, b)) for a, b in zip(pairs.a.tolist(), pairs.b.tolist(), strict=True)}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("seed", range(3))
+def test_every_strategy_labels_pairs_right_and_never_pairs_an_image_with_itself(
+    strategy: str, seed: int
+) -> None:
+    x, labels = batch(seed)
+    miner = create_miner(MiningConfig(strategy=strategy), 1.0, "euclidean", seed)
+    pairs = miner.mine(x, labels, 0.5)
+    assert len(pairs) > 0
+    assert bool((pairs.a != pairs.b).all())
+    assert torch.equal(pairs.similar, labels[pairs.a] == labels[pairs.b])
+    assert len(keys(pairs)) == len(pairs)  # no pair twice
+    stats = miner.last_stats
+    assert stats["positives"] == pairs.num_similar
+    assert stats["negatives"] == len(pairs) - pairs.num_similar
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_keeps_to_given_candidates(strategy: str) -> None:
+    x, labels = batch(1)
+    pos, neg = candidate_pairs(labels)
+    given = (pos.select(torch.arange(0, len(pos), 3)), neg.select(torch.arange(0, len(neg), 7)))
+    miner = create_miner(MiningConfig(strategy=strategy), 1.0, "euclidean", 0)
+    pairs = miner.mine(x, labels, 1.0, given)
+    assert keys(pairs) <= keys(given[0]) | keys(given[1])
+    assert len(pairs) > 0
+
+
+def test_all_pairs_is_every_pair() -> None:
+    x, labels = batch(0)
+    pairs = AllPairs().mine(x, labels, 0.0)
+    assert len(pairs) == 40 * 39 // 2
+    assert pairs.num_similar == 5 * (8 * 7 // 2)
+
+
+@pytest.mark.parametrize(
+    ("budget", "ratio", "expected"), [(40, 1.0, (20, 20)), (40, 3.0, (10, 30))]
+)
+def test_random_pairs_follow_budget_and_ratio(budget: int, ratio: float, expected) -> None:
+    x, labels = batch(0)
+    first = RandomPairs(budget, ratio, seed=3).mine(x, labels, 0.0)
+    assert (first.num_similar, len(first) - first.num_similar) == expected
+    again = RandomPairs(budget, ratio, seed=3).mine(x, labels, 1.0)  # λ changes nothing
+    assert torch.equal(first.a, again.a) and torch.equal(first.b, again.b)
+    other = RandomPairs(budget, ratio, seed=4).mine(x, labels, 0.0)
+    assert not (torch.equal(first.a, other.a) and torch.equal(first.b, other.b))
+
+
+def test_random_pairs_default_to_every_positive_and_as_many_negatives() -> None:
+    x, labels = batch(0)
+    pairs = RandomPairs(None, 1.0).mine(x, labels, 0.0)
+    assert pairs.num_similar == 140 and len(pairs) == 280
+
+
+def test_hardest_negatives_are_the_closest_and_come_hardest_first() -> None:
+    x, labels = batch(2)
+    pos, neg = candidate_pairs(labels)
+    pairs = HardestNegatives(negatives_per_positive=2.0).mine(x, labels, 0.0)
+    kept = pairs.select(~pairs.similar)
+    assert pairs.num_similar == len(pos) and len(kept) == 2 * len(pos)
+    d_kept = (x[kept.a] - x[kept.b]).norm(dim=1)
+    assert bool((d_kept[1:] >= d_kept[:-1] - 1e-6).all())  # hardest (closest) first
+    dropped = keys(neg) - keys(kept)
+    d_all = {k: float((x[k[0]] - x[k[1]]).norm()) for k in keys(neg)}
+    assert max(d_kept.tolist()) <= min(d_all[k] for k in dropped) + 1e-6
+    assert keys(pairs) == keys(HardestNegatives(2.0).mine(x, labels, 1.0))  # no curriculum
