@@ -262,7 +262,9 @@ def open_source(path: str | Path) -> Source:
         return FolderSource(path)
     name = path.name.lower()
     if name.endswith(".csv"):
-        return CsvSource(path)
+        from simnet.data.pairs import PairsCsvSource, is_pairs_csv
+
+        return PairsCsvSource(path) if is_pairs_csv(path) else CsvSource(path)
     if name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
         return TarSource(path)
     raise SimNetError(f"unsupported data path {path}: give a folder, a .tar/.tar.gz or a .csv")

@@ -10,6 +10,8 @@ import numpy as np
 
 from simnet.data.defaults import resolve_data
 from simnet.data.loading import load_data
+from simnet.data.pairs import is_pairs_csv, load_pairs
+from simnet.errors import SimNetError
 from simnet.eval.designs import evaluate_designs
 from simnet.eval.metrics import knn_accuracy, map_at_r, precision_at_1, sample_pairs, verification
 from simnet.inference import SimNet
@@ -36,6 +38,8 @@ def evaluate(
     ks = sorted(set(ks or config.eval.ks) | {1})
     if net.views:
         return evaluate_designs(net, path, ks)
+    if is_pairs_csv(path):
+        return evaluate_pairs(net, path)
     dataset = load_data(path, config.data, config.model.views)
     started = time.perf_counter()
     train_emb = net.embed_array(dataset.train.images, config.eval.batch_size)
@@ -58,3 +62,32 @@ def evaluate(
         "data": str(path),
     }
     return result
+
+
+def evaluate_pairs(net: SimNet, path: Path) -> dict[str, Any]:
+    """Pair verification on a pairs CSV's test pairs: ROC-AUC, and the accuracy at the
+    distance threshold that is best on the training pairs (never chosen on the test)."""
+    config = net.config
+    data = load_pairs(
+        path, config.data.image_size, config.data.test_fraction, config.data.cache_dir
+    )
+    if len(data.test) == 0 or data.test.similar.all() or not data.test.similar.any():
+        raise SimNetError(f"{path}: the test pairs must hold both similar and dissimilar pairs")
+    emb = net.embed_array(data.images.images, config.eval.batch_size)
+
+    def distances(pairs):
+        return np.linalg.norm(emb[pairs.a] - emb[pairs.b], axis=1)
+
+    threshold = verification(distances(data.train), data.train.similar)["threshold"]
+    test_d = distances(data.test)
+    test = verification(test_d, data.test.similar)
+    return {
+        "verification_accuracy": float(((test_d <= threshold) == data.test.similar).mean()),
+        "threshold": threshold,
+        "roc_auc": test["roc_auc"],
+        "best_test_verification_accuracy": test["verification_accuracy"],
+        "train_pairs": len(data.train),
+        "test_pairs": len(data.test),
+        "images": len(data.images),
+        "data": str(path),
+    }

@@ -25,6 +25,7 @@ from simnet.data import (
 )
 from simnet.data.defaults import resolve_data
 from simnet.data.loading import load_data
+from simnet.data.pairs import PairBatchSampler, is_pairs_csv, load_pairs
 from simnet.errors import SimNetError
 from simnet.losses import ContrastiveLoss, GroupLoss
 from simnet.mining import LambdaSchedule, PairMiner, Pairs, candidate_pairs, create_miner
@@ -140,12 +141,15 @@ def train_step(
     labels: torch.Tensor,
     lam: float,
     groups: torch.Tensor | None = None,
+    candidates: tuple[Pairs, Pairs] | None = None,
 ) -> tuple[float, dict]:
-    """One optimisation step on a batch; returns the loss and the miner's counts."""
+    """One optimisation step on a batch; returns the loss and the miner's counts.
+
+    ``candidates`` limits mining to given (positive, negative) pairs: a pairs CSV's."""
     parts.model.train()
     with autocast(parts.bf16):
         embeddings = parts.model(x)  # (B, D) float32, unit norm
-    pairs = parts.miner.mine(embeddings.detach(), labels, lam)
+    pairs = parts.miner.mine(embeddings.detach(), labels, lam, candidates)
     loss = parts.loss(embeddings, pairs)
     if parts.group_loss is not None and groups is not None:
         loss = loss + parts.group_weight * parts.group_loss(embeddings, labels, groups)
@@ -213,9 +217,22 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
     model = build_model(config.model)  # first: missing weights fail before any decoding
     data_path = resolve_data(config.data.source, config.data.cache_dir).resolve()
     config.data.source = str(data_path)  # evaluate and index find it from any folder
-    dataset = load_data(data_path, config.data, config.model.views)
-    train_set, val_set = _split_validation(dataset.train, config.data.val_fraction, t.seed)
-    sampler = ClassBalancedBatchSampler(train_set.labels, t.batch_size, t.per_class, t.seed)
+    if is_pairs_csv(data_path):
+        if config.data.val_fraction > 0:
+            raise SimNetError("data.val_fraction is not available with a pairs CSV: set it to 0")
+        pair_data = load_pairs(
+            data_path, config.data.image_size, config.data.test_fraction, config.data.cache_dir
+        )
+        train_set, val_set, classes = pair_data.images, None, pair_data.images.classes
+        sampler: ClassBalancedBatchSampler | PairBatchSampler = PairBatchSampler(
+            pair_data.train, t.batch_size, t.seed
+        )
+        log.info("training on %d pairs of %d images", len(pair_data.train), len(train_set))
+    else:
+        dataset = load_data(data_path, config.data, config.model.views)
+        train_set, val_set = _split_validation(dataset.train, config.data.val_fraction, t.seed)
+        classes = dataset.classes
+        sampler = ClassBalancedBatchSampler(train_set.labels, t.batch_size, t.per_class, t.seed)
     parts = build_parts(config, t.epochs * len(sampler), model)
     schedule = LambdaSchedule(
         t.epochs, config.mining.lambda_start, config.mining.lambda_step, config.mining.lambda_max
@@ -248,7 +265,7 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
     )
     meta = {
         "config": config.to_dict(),
-        "classes": dataset.classes,
+        "classes": classes,
         "data": str(data_path),
         "format": 1,
     }
@@ -268,11 +285,12 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
             disable=not progress,
             leave=False,
         )
-        for index in bar:
+        for item in bar:
+            index, candidates = item if isinstance(item, tuple) else (item, None)
             images = torch.from_numpy(np.ascontiguousarray(images_all[index]))
             labels = torch.from_numpy(train_set.labels[index])
             groups = None if train_set.groups is None else torch.from_numpy(train_set.groups[index])
-            loss, stats = train_step(parts, augment(images), labels, lam, groups)
+            loss, stats = train_step(parts, augment(images), labels, lam, groups, candidates)
             losses.append(loss)
             pos, neg = pos + stats.get("positives", 0), neg + stats.get("negatives", 0)
             bar.set_postfix(loss=f"{loss:.4f}", lam=f"{lam:.2f}")
