@@ -25,6 +25,7 @@ EXAMPLES = """examples:
   simnet evaluate runs/cifar                          nearest-neighbour accuracy and more
   simnet index --model runs/cifar --split train --out runs/cifar/train.index
   simnet search --index runs/cifar/train.index query.jpg
+  simnet experiment table2 --epochs 4                  the paper's Table 2 on CIFAR-10
 """
 
 
@@ -233,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"simnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_train, _add_evaluate, _add_index, _add_search, _add_compare, _add_generate):
+    adders = (_add_train, _add_evaluate, _add_index, _add_search, _add_compare, _add_generate)
+    for add in (*adders, _add_experiment):
         add(sub)
     return parser
 
@@ -347,6 +349,49 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_experiment(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "experiment",
+        help="reproduce one of the paper's tables on any data set",
+        description="table2: the pair strategies (OPMS at several lambda_max, random "
+        "pairs, hardest negatives, all pairs) trained for the same epochs on the same data; "
+        "prints pairs used, test 1-NN accuracy and training time, and writes OUT/table2.csv "
+        "and OUT/table2.png. Finished rows are kept: run it again to continue.",
+    )
+    from simnet.experiments import TABLE2_ROWS
+
+    p.add_argument("table", choices=["table2"], help="which table")
+    p.add_argument("--out", metavar="DIR", default="runs/table2", help="folder (runs/table2)")
+    p.add_argument("--data", metavar="PATH", help="data set (default: as simnet train)")
+    p.add_argument("--epochs", type=int, metavar="N", help="epochs for every row (train.epochs)")
+    p.add_argument(
+        "--rows", nargs="+", metavar="ROW", help=f"only these rows ({' '.join(TABLE2_ROWS)})"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every row (repeatable)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar or info messages")
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from simnet.experiments.table2 import format_table, run_table2
+
+    overrides = list(args.overrides)
+    if args.data:
+        overrides.append(f"data.source={Path(args.data).resolve()}")
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    results = run_table2(args.out, args.rows, overrides, progress=not args.quiet)
+    print(format_table(results))
+    print(f"wrote {Path(args.out) / 'table2.csv'} and {Path(args.out) / 'table2.png'}")
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from simnet.packages.generate import generate_packages
 
@@ -364,6 +409,7 @@ COMMANDS = {
     "search": cmd_search,
     "compare": cmd_compare,
     "generate-packages": cmd_generate,
+    "experiment": cmd_experiment,
 }
 
 

@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 
 from simnet.data.designs import view_files
-from simnet.errors import ImageError, SimNetError
+from simnet.errors import ImageError
 from simnet.inference import SimNet
-from simnet.storage import atomic_path
 
 
 @dataclass
@@ -73,11 +72,9 @@ def _originals(path: str | Path, views: tuple[str, ...]) -> list[tuple[str, np.n
 
 def save_picture(result: Comparison, views: tuple[str, ...], out: str | Path) -> Path:
     """Both designs side by side, one row each, one column per view, with the distances."""
-    import matplotlib
+    from simnet.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = [_originals(result.a, views), _originals(result.b, views)]
     cols = len(rows[0])
     fig, axes = plt.subplots(2, cols, figsize=(2.6 * cols + 0.6, 6.0), squeeze=False)
@@ -96,13 +93,7 @@ def save_picture(result: Comparison, views: tuple[str, ...], out: str | Path) ->
         f"similarity {result.similarity:.3f}   (distance {result.distance:.3f})", fontsize=12
     )
     fig.tight_layout()
-    out = Path(out)
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".pdf", ".svg"):
-        raise SimNetError(f"the picture must be .png, .jpg, .pdf or .svg, not {out.name}")
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format=out.suffix.lstrip(".").replace("jpg", "jpeg"), dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 __all__ = ["Comparison", "compare", "save_picture"]

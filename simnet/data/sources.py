@@ -165,7 +165,7 @@ class CsvSource(_FileListSource):
             if {"path_a", "path_b", "similar"} <= columns:
                 raise SimNetError(
                     f"{self.path} is a pairs CSV (path_a,path_b,similar); "
-                    "training from explicit pairs is not available yet: give a path,label CSV"
+                    "open it with open_source, which reads it as pairs"
                 )
             if not {"path", "label"} <= columns:
                 raise SimNetError(f"{self.path} needs a header with columns path,label")

@@ -1,0 +1,88 @@
+"""simnet experiment table2 on a tiny data set: every row runs, the table is written, and
+finished rows are kept when the experiment is run again."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simnet.experiments import table2
+from tests.conftest import make_tree
+
+TINY = [
+    "model.widths=[4,8,8,8]",
+    "model.branch_width=4",
+    "model.embedding_dim=8",
+    "train.batch_size=16",
+    "train.per_class=4",
+    "train.epochs=1",
+    "eval.shift=0",
+]
+
+
+def test_table2_runs_every_row_and_keeps_finished_ones(tmp_path: Path, monkeypatch) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    overrides = [f"data.source={data}", *TINY]
+    rows = table2.run_table2(tmp_path / "t2", ["opms-0.5", "random", "all"], overrides, False)
+    assert [r["row"] for r in rows] == ["opms-0.5", "random", "all"]
+    by_name = {r["row"]: r for r in rows}
+    # "all" uses every pair of every batch: more than the random pairs' fixed budget.
+    assert by_name["all"]["pairs_used"] > by_name["random"]["pairs_used"] > 0
+    assert all(0.0 <= r["knn_accuracy"] <= 1.0 for r in rows)
+    with (tmp_path / "t2" / "table2.csv").open(newline="") as handle:
+        written = list(csv.DictReader(handle))
+    assert [w["row"] for w in written] == ["opms-0.5", "random", "all"]
+    assert int(written[2]["pairs_used"]) == by_name["all"]["pairs_used"]
+    assert (tmp_path / "t2" / "table2.png").stat().st_size > 1000
+    config = (tmp_path / "t2" / "random" / "config.yaml").read_text()
+    assert "strategy: random" in config
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished row was trained again")
+
+    monkeypatch.setattr(sys.modules["simnet.train"], "train", no_training)
+    again = table2.run_table2(tmp_path / "t2", ["random"], overrides, False)
+    assert again[0] == by_name["random"]
+
+
+def test_unknown_row_is_a_clear_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "simnet", "experiment", "table2", "--rows", "bogus"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2 and "unknown row(s) bogus" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("strategy", ["random", "hardest", "all"])
+def test_baselines_train_from_the_command_line(tmp_path: Path, strategy: str) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    sets = [x for item in TINY for x in ("--set", item)]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simnet",
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "r"),
+            "--quiet",
+            "--set",
+            f"mining.strategy={strategy}",
+            *sets,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "r" / "model.safetensors").is_file()
