@@ -113,6 +113,7 @@ class TrainConfig:
     ema_decay: float = 0.0  # exponential moving average of the weights (0: off); saved if on
     seed: int = 0
     threads: int | None = None  # torch intra-op threads; None: all cores
+    prefetch: int = 2  # batches prepared ahead on a background thread (0: in the step)
 
 
 @dataclass
@@ -306,6 +307,7 @@ def validate(config: Config) -> None:
         (config.data.labels in ("family", "design"), "data.labels must be family or design"),
         (t.schedule in ("one-cycle", "constant"), "train.schedule must be one-cycle or constant"),
         (t.patience >= 0, "train.patience must be 0 (off) or more epochs"),
+        (t.prefetch >= 0, "train.prefetch must be 0 (off) or more batches"),
         (
             t.patience == 0 or config.data.val_fraction > 0,
             "train.patience (early stopping) needs a validation split: set data.val_fraction",

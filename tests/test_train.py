@@ -159,3 +159,12 @@ def test_constant_schedule_keeps_the_learning_rate(tmp_path: Path) -> None:
         parts.optimizer.step()
         parts.scheduler.step()
         assert parts.optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
+
+
+def test_prefetching_batches_changes_nothing(tmp_path: Path) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    serial = train(config_for(data, "train.prefetch=0"), tmp_path / "serial", progress=False)
+    ahead = train(config_for(data, "train.prefetch=3"), tmp_path / "ahead", progress=False)
+    a, b = weights(serial), weights(ahead)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ from simnet.models.store import save_model
 from simnet.runtime import autocast, seed_everything, set_threads, use_bf16
 from simnet.storage import atomic_write_text
 from simnet.train.checkpoint import STATE_FILE, load_state, save_state
+from simnet.train.prefetch import Batch, Prefetcher
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +271,6 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
         "data": str(data_path),
         "format": 1,
     }
-    images_all = train_set.images
     early_stopping = t.patience > 0 and val_set is not None
     for epoch in range(start_epoch, t.epochs):
         if best["stopped"]:
@@ -279,21 +280,22 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
         augment = BatchAugment(config.augment, seed=t.seed * 1_000_003 + epoch)
         started, losses, pos, neg = time.perf_counter(), [], 0, 0
         bar = tqdm(
-            sampler,
+            total=len(sampler),
             desc=f"epoch {epoch + 1}/{t.epochs}",
             unit="batch",
             disable=not progress,
             leave=False,
         )
-        for item in bar:
-            index, candidates = item if isinstance(item, tuple) else (item, None)
-            images = torch.from_numpy(np.ascontiguousarray(images_all[index]))
-            labels = torch.from_numpy(train_set.labels[index])
-            groups = None if train_set.groups is None else torch.from_numpy(train_set.groups[index])
-            loss, stats = train_step(parts, augment(images), labels, lam, groups, candidates)
+        prepare = partial(_prepare, train_set=train_set, augment=augment)
+        for batch in Prefetcher(prepare, sampler, t.prefetch):
+            loss, stats = train_step(
+                parts, batch.x, batch.labels, lam, batch.groups, batch.candidates
+            )
             losses.append(loss)
             pos, neg = pos + stats.get("positives", 0), neg + stats.get("negatives", 0)
+            bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", lam=f"{lam:.2f}")
+        bar.close()
         seconds = time.perf_counter() - started
         val_loss = validation_loss(parts, val_set, config) if val_set else math.nan
         row = {
@@ -333,6 +335,17 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
     if not early_stopping:
         save_model(run_dir, parts.final_model, meta)
     return run_dir
+
+
+def _prepare(item: Any, train_set: ImageSet, augment: BatchAugment) -> Batch:
+    """A sampler's item (indices, or indices with given candidate pairs) -> a batch."""
+    index, candidates = item if isinstance(item, tuple) else (item, None)
+    images = torch.from_numpy(np.ascontiguousarray(train_set.images[index]))
+    labels = torch.from_numpy(train_set.labels[index])
+    groups = None if train_set.groups is None else torch.from_numpy(train_set.groups[index])
+    if candidates is None:
+        candidates = candidate_pairs(labels)
+    return Batch(augment(images), labels, groups, candidates)
 
 
 def _init_from_data(parts: Parts, train_set: ImageSet, seed: int, count: int = 5000) -> None:
