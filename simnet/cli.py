@@ -379,15 +379,15 @@ def _add_experiment(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from simnet.experiments.table2 import format_table, run_table2
+    from simnet.experiments.table2 import finished_rows, format_table, run_table2
 
     overrides = list(args.overrides)
     if args.data:
         overrides.append(f"data.source={Path(args.data).resolve()}")
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
-    results = run_table2(args.out, args.rows, overrides, progress=not args.quiet)
-    print(format_table(results))
+    run_table2(args.out, args.rows, overrides, progress=not args.quiet)
+    print(format_table(finished_rows(Path(args.out))))
     print(f"wrote {Path(args.out) / 'table2.csv'} and {Path(args.out) / 'table2.png'}")
     return 0
 

@@ -47,6 +47,8 @@ def test_table2_runs_every_row_and_keeps_finished_ones(tmp_path: Path, monkeypat
     monkeypatch.setattr(sys.modules["simnet.train"], "train", no_training)
     again = table2.run_table2(tmp_path / "t2", ["random"], overrides, False)
     assert again[0] == by_name["random"]
+    with (tmp_path / "t2" / "table2.csv").open(newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 3  # the table keeps every finished row
 
 
 def test_unknown_row_is_a_clear_error(tmp_path: Path) -> None:
@@ -61,7 +63,7 @@ def test_unknown_row_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("strategy", ["random", "hardest", "all"])
+@pytest.mark.parametrize("strategy", ["random", "hardest", "all", "offline"])
 def test_baselines_train_from_the_command_line(tmp_path: Path, strategy: str) -> None:
     data = make_tree(tmp_path / "data", per_class=12)
     sets = [x for item in TINY for x in ("--set", item)]
@@ -86,3 +88,4 @@ def test_baselines_train_from_the_command_line(tmp_path: Path, strategy: str) ->
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "r" / "model.safetensors").is_file()
+    assert (tmp_path / "r" / "offline_pairs.npz").is_file() == (strategy == "offline")

@@ -93,3 +93,37 @@ def test_hardest_negatives_are_the_closest_and_come_hardest_first() -> None:
     d_all = {k: float((x[k[0]] - x[k[1]]).norm()) for k in keys(neg)}
     assert max(d_kept.tolist()) <= min(d_all[k] for k in dropped) + 1e-6
     assert keys(pairs) == keys(HardestNegatives(2.0).mine(x, labels, 1.0))  # no curriculum
+
+
+def test_offline_mining_pairs_each_image_with_its_nearest_other_class_images() -> None:
+    import numpy as np
+
+    from simnet.mining.offline import mine_pool
+
+    x, labels = batch(4)
+    emb, lab = x.numpy(), labels.numpy()
+    pairs = mine_pool(emb, lab, positives=2, negatives=3, rng=np.random.default_rng(0))
+    assert bool((pairs.a < pairs.b).all())  # never an image with itself, each pair once
+    assert len(set(zip(pairs.a.tolist(), pairs.b.tolist(), strict=True))) == len(pairs)
+    assert np.array_equal(pairs.similar, lab[pairs.a] == lab[pairs.b])
+    dist = torch.cdist(x, x).numpy()
+    kept = set(zip(pairs.a.tolist(), pairs.b.tolist(), strict=True))
+    for i in range(len(lab)):
+        others = np.flatnonzero(lab != lab[i])
+        for j in others[np.argsort(dist[i, others], kind="stable")[:3]]:
+            assert (min(i, j), max(i, j)) in kept
+    assert int(pairs.similar.sum()) >= len(lab)  # at least one positive for each image
+
+
+def test_offline_pairs_survive_a_round_trip_through_disk(tmp_path) -> None:
+    import numpy as np
+
+    from simnet.data.pairs import PairList
+    from simnet.mining.offline import load_pairs_file, save_pairs
+
+    pairs = PairList(np.array([0, 3, 5]), np.array([1, 4, 9]), np.array([True, False, True]))
+    save_pairs(tmp_path / "p.npz", pairs)
+    back = load_pairs_file(tmp_path / "p.npz")
+    for field in ("a", "b", "similar"):
+        assert np.array_equal(getattr(back, field), getattr(pairs, field))
+        assert getattr(back, field).dtype == getattr(pairs, field).dtype

@@ -168,3 +168,25 @@ def test_prefetching_batches_changes_nothing(tmp_path: Path) -> None:
     a, b = weights(serial), weights(ahead)
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_offline_mining_re_mines_from_a_snapshot_every_n_steps(tmp_path: Path, monkeypatch) -> None:
+    from simnet.mining import offline
+
+    data = make_tree(tmp_path / "data", per_class=12)
+    refreshes = []
+    real = offline.OfflineSampler.refresh
+
+    def counted(self, step):
+        refreshes.append(step)
+        return real(self, step)
+
+    monkeypatch.setattr(offline.OfflineSampler, "refresh", counted)
+    config = config_for(
+        data, "mining.strategy=offline", "mining.offline_every=2", "mining.offline_pool=40"
+    )
+    run = train(config, tmp_path / "run", progress=False)
+    steps = config.train.epochs * (38 // 16)  # about 38 training images, batches of 16
+    assert refreshes == list(range(0, steps, 2))
+    rows = (run / "metrics.csv").read_text().splitlines()[1:]
+    assert all(int(r.split(",")[4]) > 0 and int(r.split(",")[5]) > 0 for r in rows)

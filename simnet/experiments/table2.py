@@ -2,7 +2,8 @@
 
 Every row trains the same model on the same data for the same number of epochs and differs
 only in how pairs are chosen: OPMS capped at several λ_max, random pairs, hardest negatives
-from the first step, and every pair of every batch. Columns: pairs used, test 1-NN accuracy
+from the first step, every pair of every batch, and pairs mined offline from a model
+snapshot every 100 steps. Columns: pairs used, test 1-NN accuracy
 and training time. A finished row is kept (``<out>/<row>/result.json``), so a stopped
 experiment picks up where it was.
 """
@@ -30,6 +31,7 @@ TABLE2_ROWS: dict[str, list[str]] = {
     "random": ["mining.strategy=random"],
     "hardest": ["mining.strategy=hardest"],
     "all": ["mining.strategy=all"],
+    "offline": ["mining.strategy=offline"],
 }
 RESULT_FILE = "result.json"
 
@@ -76,7 +78,8 @@ def run_table2(
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Runs the rows (default: all) with the same ``overrides`` (data, epochs ...) and writes
-    ``table2.csv`` and ``table2.png`` in ``out``. Returns one dict per row."""
+    ``table2.csv`` and ``table2.png`` in ``out`` (with every row finished there, from this
+    call or an earlier one). Returns one dict per row of this call."""
     out = Path(out)
     names = rows or list(TABLE2_ROWS)
     unknown = [n for n in names if n not in TABLE2_ROWS]
@@ -88,8 +91,14 @@ def run_table2(
     for name in names:
         log.info("table 2 row %s", name)
         results.append(run_row(name, [*(overrides or []), *TABLE2_ROWS[name]], out, progress))
-        write_table(results, out)
+        write_table(finished_rows(out), out)
     return results
+
+
+def finished_rows(out: Path) -> list[dict[str, Any]]:
+    """Every finished row in ``out``, in the table's order (runs with --rows add up)."""
+    files = [out / name / RESULT_FILE for name in TABLE2_ROWS]
+    return [json.loads(f.read_text()) for f in files if f.is_file()]
 
 
 def format_table(results: list[dict[str, Any]]) -> str:

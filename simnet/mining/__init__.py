@@ -25,12 +25,12 @@ __all__ = [
 ]
 
 
-STRATEGIES = ("opms", "random", "all", "hardest")
+STRATEGIES = ("opms", "random", "all", "hardest", "offline")
 
 
 def create_miner(config: MiningConfig, margin: float, metric: str, seed: int) -> PairMiner:
     """The miner a :class:`simnet.config.MiningConfig` names."""
-    if config.strategy == "all":
+    if config.strategy in ("all", "offline"):  # offline: the pairs are the batch's candidates
         return AllPairs()
     if config.strategy == "random":
         return RandomPairs(config.pairs_per_batch, config.negatives_per_positive, seed)

@@ -30,6 +30,7 @@ from simnet.data.pairs import PairBatchSampler, is_pairs_csv, load_pairs
 from simnet.errors import SimNetError
 from simnet.losses import ContrastiveLoss, GroupLoss
 from simnet.mining import LambdaSchedule, PairMiner, Pairs, candidate_pairs, create_miner
+from simnet.mining.offline import OfflineSampler
 from simnet.models import SimNetModel, build_model
 from simnet.models.simnet import count_parameters
 from simnet.models.store import save_model
@@ -226,7 +227,7 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
             data_path, config.data.image_size, config.data.test_fraction, config.data.cache_dir
         )
         train_set, val_set, classes = pair_data.images, None, pair_data.images.classes
-        sampler: ClassBalancedBatchSampler | PairBatchSampler = PairBatchSampler(
+        sampler: ClassBalancedBatchSampler | PairBatchSampler | OfflineSampler = PairBatchSampler(
             pair_data.train, t.batch_size, t.seed
         )
         log.info("training on %d pairs of %d images", len(pair_data.train), len(train_set))
@@ -236,6 +237,23 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
         classes = dataset.classes
         sampler = ClassBalancedBatchSampler(train_set.labels, t.batch_size, t.per_class, t.seed)
     parts = build_parts(config, t.epochs * len(sampler), model)
+    prefetch = t.prefetch
+    if config.mining.strategy == "offline":
+        if config.model.views or isinstance(sampler, PairBatchSampler):
+            raise SimNetError("mining.strategy=offline needs single images with class labels")
+        sampler = OfflineSampler(
+            partial(_embed_subset, images=train_set.images, bf16=parts.bf16),
+            parts.model,
+            train_set.labels,
+            run_dir,
+            t.batch_size,
+            len(sampler),
+            every=config.mining.offline_every,
+            pool=config.mining.offline_pool,
+            negatives=max(1, round(2 * config.mining.negatives_per_positive)),
+            seed=t.seed,
+        )
+        prefetch = 0  # the snapshot must be taken between steps, not during one
     schedule = LambdaSchedule(
         t.epochs, config.mining.lambda_start, config.mining.lambda_step, config.mining.lambda_max
     )
@@ -287,7 +305,7 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
             leave=False,
         )
         prepare = partial(_prepare, train_set=train_set, augment=augment)
-        for batch in Prefetcher(prepare, sampler, t.prefetch):
+        for batch in Prefetcher(prepare, sampler, prefetch):
             loss, stats = train_step(
                 parts, batch.x, batch.labels, lam, batch.groups, batch.candidates
             )
@@ -346,6 +364,19 @@ def _prepare(item: Any, train_set: ImageSet, augment: BatchAugment) -> Batch:
     if candidates is None:
         candidates = candidate_pairs(labels)
     return Batch(augment(images), labels, groups, candidates)
+
+
+@torch.no_grad()
+def _embed_subset(
+    model: torch.nn.Module, index: np.ndarray, images: np.ndarray, bf16: bool, batch: int = 1000
+) -> np.ndarray:
+    """``(n, D)`` embeddings of the training images at ``index`` (no augmentation)."""
+    out = []
+    for start in range(0, len(index), batch):
+        x = to_input(torch.from_numpy(np.ascontiguousarray(images[index[start : start + batch]])))
+        with autocast(bf16):
+            out.append(model(x).float().numpy())
+    return np.concatenate(out)
 
 
 def _init_from_data(parts: Parts, train_set: ImageSet, seed: int, count: int = 5000) -> None:
