@@ -53,3 +53,36 @@ def test_sampled_pairs_are_half_similar_and_never_self() -> None:
     assert len(a) == 400 and similar.sum() == 200
     assert (a != b).all()
     assert ((labels[a] == labels[b]) == similar).all()
+
+
+def test_recall_at_k_by_hand() -> None:
+    from simnet.eval.metrics import recall_at_k
+
+    reference = np.array([[0.0], [1.0], [2.0], [10.0]], dtype=np.float32)
+    ref_labels = np.array([0, 1, 1, 0])
+    # Query 0 at 0.1: neighbours 0 (label 0), 1, 2 -> hit at rank 1.
+    # Query 1 at 0.2 with label 1: neighbours 0 (0), 1 (1) -> first hit at rank 2.
+    # Query 2 at 9.0 with label 1: neighbours 3 (0), 2 (1) -> rank 2.
+    # Query 3 at 0.0 with label 2: no reference has label 2 -> never.
+    queries = np.array([[0.1], [0.2], [9.0], [0.0]], dtype=np.float32)
+    q_labels = np.array([0, 1, 1, 2])
+    assert recall_at_k(reference, ref_labels, queries, q_labels, [1, 2, 4]) == {
+        1: 0.25,
+        2: 0.75,
+        4: 0.75,
+    }
+
+
+def test_verification_with_a_given_threshold_and_average_precision() -> None:
+    from sklearn.metrics import average_precision_score
+
+    d = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
+    similar = np.array([True, True, False, True, False])
+    fixed = verification(d, similar, threshold=0.4)  # calls 0.1, 0.3 similar
+    assert fixed["verification_accuracy"] == pytest.approx(4 / 5)
+    assert fixed["threshold"] == 0.4
+    # Ranking by closeness: S S D S D -> precision at each similar: 1, 1, 3/4.
+    assert fixed["average_precision"] == pytest.approx((1 + 1 + 0.75) / 3)
+    assert fixed["average_precision"] == pytest.approx(average_precision_score(similar, -d))
+    best = verification(d, similar)
+    assert best["verification_accuracy"] == pytest.approx(4 / 5)

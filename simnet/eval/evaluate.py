@@ -13,7 +13,14 @@ from simnet.data.loading import load_data
 from simnet.data.pairs import is_pairs_csv, load_pairs
 from simnet.errors import SimNetError
 from simnet.eval.designs import evaluate_designs
-from simnet.eval.metrics import knn_accuracy, map_at_r, precision_at_1, sample_pairs, verification
+from simnet.eval.metrics import (
+    knn_accuracy,
+    map_at_r,
+    precision_at_1,
+    recall_at_k,
+    sample_pairs,
+    verification,
+)
 from simnet.inference import SimNet
 
 
@@ -47,6 +54,10 @@ def evaluate(
     embed_seconds = time.perf_counter() - started
     train_labels, test_labels = dataset.train.labels, dataset.test.labels
     accuracy = knn_accuracy(train_emb, train_labels, test_emb, test_labels, ks)
+    recalls = recall_at_k(train_emb, train_labels, test_emb, test_labels, ks)
+    # Verification: the threshold is chosen on pairs of training images, applied to test pairs.
+    a, b, similar = sample_pairs(train_labels, config.eval.pairs, seed=1)
+    threshold = verification(np.linalg.norm(train_emb[a] - train_emb[b], axis=1), similar)
     a, b, similar = sample_pairs(test_labels, config.eval.pairs, seed=0)
     distances = np.linalg.norm(test_emb[a] - test_emb[b], axis=1)
     result: dict[str, Any] = {
@@ -54,7 +65,8 @@ def evaluate(
         **{f"knn_accuracy@{k}": v for k, v in accuracy.items() if k != 1},
         "precision_at_1": precision_at_1(train_emb, train_labels, test_emb, test_labels),
         "map_at_r": map_at_r(train_emb, train_labels, test_emb, test_labels),
-        **verification(distances, similar),
+        **{f"recall@{k}": v for k, v in recalls.items()},
+        **verification(distances, similar, threshold["threshold"]),
         "verification_pairs": int(len(similar)),
         "train_images": len(train_labels),
         "test_images": len(test_labels),
@@ -79,13 +91,8 @@ def evaluate_pairs(net: SimNet, path: Path) -> dict[str, Any]:
         return np.linalg.norm(emb[pairs.a] - emb[pairs.b], axis=1)
 
     threshold = verification(distances(data.train), data.train.similar)["threshold"]
-    test_d = distances(data.test)
-    test = verification(test_d, data.test.similar)
     return {
-        "verification_accuracy": float(((test_d <= threshold) == data.test.similar).mean()),
-        "threshold": threshold,
-        "roc_auc": test["roc_auc"],
-        "best_test_verification_accuracy": test["verification_accuracy"],
+        **verification(distances(data.test), data.test.similar, threshold),
         "train_pairs": len(data.train),
         "test_pairs": len(data.test),
         "images": len(data.images),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 
 def nearest_neighbours(
@@ -93,6 +93,21 @@ def map_at_r(
     return total / len(queries)
 
 
+def recall_at_k(
+    reference: np.ndarray,
+    reference_labels: np.ndarray,
+    queries: np.ndarray,
+    query_labels: np.ndarray,
+    ks: list[int],
+) -> dict[int, float]:
+    """Recall@K: share of queries with at least one reference of their label among their K
+    nearest references, for each K."""
+    _, idx = nearest_neighbours(reference, queries, max(ks))
+    hit = reference_labels[idx] == query_labels[:, None]  # (Q, kmax)
+    first = np.where(hit.any(1), hit.argmax(1), np.iinfo(np.int64).max)  # rank of first hit
+    return {k: float((first < k).mean()) for k in ks}
+
+
 def sample_pairs(
     labels: np.ndarray, n: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -127,12 +142,19 @@ def sample_pairs(
     return a, b, similar
 
 
-def verification(distances: np.ndarray, similar: np.ndarray) -> dict[str, float]:
-    """ROC-AUC of "similar" scored by closeness, and the accuracy at the best threshold.
+def verification(
+    distances: np.ndarray, similar: np.ndarray, threshold: float | None = None
+) -> dict[str, float]:
+    """ROC-AUC and average precision of "similar" scored by closeness, and the accuracy of
+    calling pairs at or under a distance threshold similar.
 
+    Args:
+        distances: ``(P,)`` pair distances.
+        similar: ``(P,)`` bool.
+        threshold: the threshold to apply, chosen elsewhere (on validation pairs); None
+            takes the best one for these pairs (an optimistic figure).
     Returns:
-        ``roc_auc``, ``verification_accuracy`` and ``threshold`` (pairs at or under it are
-        called similar).
+        ``roc_auc``, ``average_precision``, ``verification_accuracy`` and ``threshold``.
     """
     if similar.all() or not similar.any():
         raise ValueError("verification needs both similar and dissimilar pairs")
@@ -141,9 +163,14 @@ def verification(distances: np.ndarray, similar: np.ndarray) -> dict[str, float]
     p, n = similar.sum(), (~similar).sum()
     accuracy = (tpr * p + (1.0 - fpr) * n) / (p + n)
     best = int(np.argmax(accuracy))
-    threshold = float(-thresholds[best]) if np.isfinite(thresholds[best]) else 0.0
+    if threshold is None:
+        threshold = float(-thresholds[best]) if np.isfinite(thresholds[best]) else 0.0
+        chosen = float(accuracy[best])
+    else:
+        chosen = float(((distances <= threshold) == similar).mean())
     return {
         "roc_auc": float(roc_auc_score(similar, scores)),
-        "verification_accuracy": float(accuracy[best]),
-        "threshold": threshold,
+        "average_precision": float(average_precision_score(similar, scores)),
+        "verification_accuracy": chosen,
+        "threshold": float(threshold),
     }
