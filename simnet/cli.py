@@ -25,6 +25,7 @@ EXAMPLES = """examples:
   simnet evaluate runs/cifar                          nearest-neighbour accuracy and more
   simnet index --model runs/cifar --split train --out runs/cifar/train.index
   simnet search --index runs/cifar/train.index query.jpg
+  simnet report runs/cifar                            one HTML page: metrics and figures
   simnet experiment table2 --epochs 4                  the paper's Table 2 on CIFAR-10
 """
 
@@ -235,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"simnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     adders = (_add_train, _add_evaluate, _add_index, _add_search, _add_compare, _add_generate)
-    for add in (*adders, _add_experiment):
+    for add in (*adders, _add_report, _add_experiment):
         add(sub)
     return parser
 
@@ -349,6 +350,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write one self-contained HTML page about a run",
+        description="Evaluate a run's model and write an HTML page, readable offline, with "
+        "the metrics table, the loss per epoch, ROC and precision-recall curves, a t-SNE map "
+        "of test embeddings, layer weight histograms and a retrieval grid.",
+    )
+    p.add_argument("run", metavar="RUN", help="run folder from simnet train")
+    p.add_argument("--out", metavar="FILE", help="page to write (default: RUN/report.html)")
+    p.add_argument("--data", metavar="PATH", help="data set (default: the run's own)")
+    p.add_argument("--quiet", action="store_true", help="no info messages")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from simnet.eval.report import build_report
+
+    print(f"report written to {build_report(args.run, args.out, args.data)}")
+    return 0
+
+
 def _add_experiment(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "experiment",
@@ -409,6 +431,7 @@ COMMANDS = {
     "search": cmd_search,
     "compare": cmd_compare,
     "generate-packages": cmd_generate,
+    "report": cmd_report,
     "experiment": cmd_experiment,
 }
 

@@ -50,3 +50,124 @@ def accuracy_against_pairs(
     ax.set_title("Pair strategies at the same epoch budget")
     fig.tight_layout()
     return save_figure(fig, out)
+
+
+def loss_curves(rows: Sequence[dict[str, str]]) -> Any:
+    """Training (and validation, when recorded) loss per epoch from ``metrics.csv`` rows."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    epochs = [int(r["epoch"]) for r in rows]
+    ax.plot(epochs, [float(r["train_loss"]) for r in rows], marker="o", label="training")
+    val = [
+        (e, float(r["val_loss"])) for e, r in zip(epochs, rows, strict=True) if r.get("val_loss")
+    ]
+    if val:
+        ax.plot(*zip(*val, strict=True), marker="s", label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("contrastive loss")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    ax.set_title("Loss per epoch")
+    fig.tight_layout()
+    return fig
+
+
+def roc_and_pr(distances: Any, similar: Any) -> Any:
+    """ROC and precision-recall curves of calling a pair similar when it is close."""
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.9))
+    fpr, tpr, _ = roc_curve(similar, -distances)
+    left.plot(fpr, tpr, label=f"AUC {auc(fpr, tpr):.3f}")
+    left.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
+    left.set_xlabel("false positive rate")
+    left.set_ylabel("true positive rate")
+    left.set_title("ROC, test pairs")
+    left.legend(loc="lower right")
+    precision, recall, _ = precision_recall_curve(similar, -distances)
+    right.plot(recall, precision)
+    right.axhline(float(similar.mean()), linestyle="--", color="grey", linewidth=0.8)
+    right.set_xlabel("recall")
+    right.set_ylabel("precision")
+    right.set_title("Precision-recall, test pairs")
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def embedding_map(points: Any, labels: Any, classes: Sequence[str]) -> Any:
+    """A 2-D map (t-SNE coordinates) of embeddings, coloured by class."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.6, 5.6))
+    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    for c in sorted(set(labels.tolist())):
+        mask = labels == c
+        ax.scatter(points[mask, 0], points[mask, 1], s=4, color=cmap(c % cmap.N), label=classes[c])
+    if len(classes) <= 20:
+        ax.legend(markerscale=3, fontsize=7, loc="best", frameon=False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title("t-SNE map of test embeddings")
+    fig.tight_layout()
+    return fig
+
+
+def weight_histograms(named_weights: Sequence[tuple[str, Any]], columns: int = 4) -> Any:
+    """One histogram per weight tensor (conv and linear layers), in network order."""
+    plt = pyplot()
+    rows = max(1, -(-len(named_weights) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 1.9 * rows), squeeze=False)
+    for ax in axes.ravel()[len(named_weights) :]:
+        ax.axis("off")
+    for ax, (name, values) in zip(axes.ravel(), named_weights, strict=False):
+        ax.hist(values, bins=50, color="tab:blue")
+        ax.set_title(name, fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.suptitle("Layer weights", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def retrieval_grid(
+    queries: Sequence[Any],
+    query_titles: Sequence[str],
+    matches: Sequence[Sequence[Any]],
+    match_titles: Sequence[Sequence[str]],
+    match_ok: Sequence[Sequence[bool]],
+) -> Any:
+    """Each query image in a row, followed by its top matches with their distances; a
+    match of the query's class is framed green, any other red."""
+    plt = pyplot()
+    k = max(len(m) for m in matches)
+    fig, axes = plt.subplots(
+        len(queries), k + 1, figsize=(1.25 * (k + 1), 1.45 * len(queries)), squeeze=False
+    )
+    for r, query in enumerate(queries):
+        axes[r][0].imshow(query)
+        axes[r][0].set_title(query_titles[r], fontsize=7)
+        for c in range(k):
+            ax = axes[r][c + 1]
+            if c < len(matches[r]):
+                ax.imshow(matches[r][c])
+                ax.set_title(match_titles[r][c], fontsize=6)
+                for spine in ax.spines.values():
+                    spine.set_edgecolor("tab:green" if match_ok[r][c] else "tab:red")
+                    spine.set_linewidth(2)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle("Queries (left) and their nearest training images", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def to_png_bytes(fig: Any, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes (for pages that embed their pictures), then closed."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    pyplot().close(fig)
+    return buffer.getvalue()

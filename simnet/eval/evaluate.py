@@ -52,15 +52,36 @@ def evaluate(
     train_emb = net.embed_array(dataset.train.images, config.eval.batch_size)
     test_emb = net.embed_array(dataset.test.images, config.eval.batch_size)
     embed_seconds = time.perf_counter() - started
-    train_labels, test_labels = dataset.train.labels, dataset.test.labels
+    result = retrieval_metrics(
+        train_emb, dataset.train.labels, test_emb, dataset.test.labels, ks, config.eval.pairs
+    )
+    del result["test_pair_distances"], result["test_pair_similar"]
+    result["embed_images_per_second"] = (len(train_emb) + len(test_emb)) / embed_seconds
+    result["data"] = str(path)
+    return result
+
+
+def retrieval_metrics(
+    train_emb: np.ndarray,
+    train_labels: np.ndarray,
+    test_emb: np.ndarray,
+    test_labels: np.ndarray,
+    ks: list[int],
+    pairs: int = 20000,
+) -> dict[str, Any]:
+    """Every retrieval and verification metric of test embeddings against training ones.
+
+    Also returns the sampled test pairs' distances and labels (``test_pair_distances``,
+    ``test_pair_similar``) for curves.
+    """
     accuracy = knn_accuracy(train_emb, train_labels, test_emb, test_labels, ks)
     recalls = recall_at_k(train_emb, train_labels, test_emb, test_labels, ks)
     # Verification: the threshold is chosen on pairs of training images, applied to test pairs.
-    a, b, similar = sample_pairs(train_labels, config.eval.pairs, seed=1)
+    a, b, similar = sample_pairs(train_labels, pairs, seed=1)
     threshold = verification(np.linalg.norm(train_emb[a] - train_emb[b], axis=1), similar)
-    a, b, similar = sample_pairs(test_labels, config.eval.pairs, seed=0)
+    a, b, similar = sample_pairs(test_labels, pairs, seed=0)
     distances = np.linalg.norm(test_emb[a] - test_emb[b], axis=1)
-    result: dict[str, Any] = {
+    return {
         "knn_accuracy": accuracy[1],
         **{f"knn_accuracy@{k}": v for k, v in accuracy.items() if k != 1},
         "precision_at_1": precision_at_1(train_emb, train_labels, test_emb, test_labels),
@@ -70,10 +91,9 @@ def evaluate(
         "verification_pairs": int(len(similar)),
         "train_images": len(train_labels),
         "test_images": len(test_labels),
-        "embed_images_per_second": (len(train_labels) + len(test_labels)) / embed_seconds,
-        "data": str(path),
+        "test_pair_distances": distances,
+        "test_pair_similar": similar,
     }
-    return result
 
 
 def evaluate_pairs(net: SimNet, path: Path) -> dict[str, Any]:

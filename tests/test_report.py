@@ -1,0 +1,62 @@
+"""simnet report: one self-contained HTML page with the metrics and every figure."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simnet.config import load_config
+from simnet.train import train
+from tests.conftest import make_tree
+
+SMALL = [
+    "model.widths=[4,8,8,8]",
+    "model.branch_width=4",
+    "model.embedding_dim=8",
+    "train.batch_size=16",
+    "train.per_class=4",
+    "train.epochs=2",
+    "eval.shift=0",
+]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("report")
+    data = make_tree(root / "data", per_class=15)
+    return train(load_config(None, [f"data.source={data}", *SMALL]), root / "run", progress=False)
+
+
+def test_report_is_one_self_contained_page(run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "page.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "simnet", "report", str(run), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    page = out.read_text()
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == 5  # loss, ROC/PR, t-SNE, retrieval grid, weights
+    assert all(len(i) > 2000 for i in images)
+    assert "http://" not in page and "https://" not in page  # nothing fetched when opened
+    for caption in ("loss per epoch", "ROC", "t-SNE", "nearest training images", "Weights"):
+        assert caption in page
+    for metric in ("knn_accuracy", "map_at_r", "recall@1", "roc_auc", "average_precision"):
+        assert f"<th>{metric}</th>" in page
+
+
+def test_report_of_a_missing_run_is_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "simnet", "report", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "run folder not found" in done.stderr
+    assert "Traceback" not in done.stderr
