@@ -59,11 +59,12 @@ class ModelConfig:
     pretrained: bool = False  # CNN1 starts from torchvision's ImageNet weights (cache/download)
     weights: str | None = None  # ... or from this local file (a torchvision state dict)
     finetune_layers: int | None = None  # train only CNN1's top N layers (paper: 2); None: all
+    classes: int = 0  # a cosine classifier head of this many classes (loss.name=cross-entropy)
 
 
 @dataclass
 class LossConfig:
-    name: str = "contrastive"
+    name: str = "contrastive"  # contrastive | cross-entropy (a classifier: Table 1's baseline)
     # The paper's m = 1. A margin of 1.4 (negatives pushed to near-orthogonal on the unit
     # sphere) measured 58.3% against 56.1% on a 10k-image proxy but only 0.8287 against
     # 0.8276 on the full fast preset (BENCHMARKS.md), so the paper's value stays.
@@ -286,6 +287,11 @@ def validate(config: Config) -> None:
             "mining.pairs_per_batch must be at least 2",
         ),
         (config.loss.margin > 0, "loss.margin must be positive"),
+        (
+            config.loss.name in ("contrastive", "cross-entropy"),
+            "loss.name must be contrastive or cross-entropy",
+        ),
+        (mc.classes >= 0, "model.classes must be 0 or more"),
         (
             0 <= config.loss.group_radius < config.loss.group_margin,
             "loss.group_radius must be below loss.group_margin",

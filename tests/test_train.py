@@ -190,3 +190,22 @@ def test_offline_mining_re_mines_from_a_snapshot_every_n_steps(tmp_path: Path, m
     assert refreshes == list(range(0, steps, 2))
     rows = (run / "metrics.csv").read_text().splitlines()[1:]
     assert all(int(r.split(",")[4]) > 0 and int(r.split(",")[5]) > 0 for r in rows)
+
+
+def test_cross_entropy_trains_a_classifier_baseline(tmp_path: Path) -> None:
+    from simnet.eval import evaluate
+
+    data = make_tree(tmp_path / "data", per_class=16)
+    config = config_for(
+        data,
+        "loss.name=cross-entropy",
+        "train.epochs=20",
+        "model.widths=[8,16,32,32]",
+        "model.embedding_dim=32",
+        "eval.shift=0",
+    )
+    run = train(config, tmp_path / "run", progress=False)
+    assert "classifier.weight" in weights(run)
+    result = evaluate(run)
+    assert result["classifier_accuracy"] > 0.5  # four easy classes: chance is 0.25
+    assert 0.0 <= result["knn_accuracy"] <= 1.0  # its features searched by 1-NN

@@ -56,9 +56,20 @@ def evaluate(
         train_emb, dataset.train.labels, test_emb, dataset.test.labels, ks, config.eval.pairs
     )
     del result["test_pair_distances"], result["test_pair_similar"]
+    if net.model.classifier is not None:  # the classifier baseline: its own predictions too
+        result["classifier_accuracy"] = classifier_accuracy(net, test_emb, dataset.test.labels)
     result["embed_images_per_second"] = (len(train_emb) + len(test_emb)) / embed_seconds
     result["data"] = str(path)
     return result
+
+
+def classifier_accuracy(net: SimNet, embeddings: np.ndarray, labels: np.ndarray) -> float:
+    """Share of images whose highest-scoring class (model.logits) is their label."""
+    import torch
+
+    with torch.no_grad():
+        logits = net.model.logits(torch.from_numpy(np.ascontiguousarray(embeddings)).float())
+    return float((logits.argmax(1).numpy() == labels).mean())
 
 
 def retrieval_metrics(

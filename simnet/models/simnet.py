@@ -36,6 +36,8 @@ class SimNetModel(nn.Module):
             ``"concat"`` (scaled by ``1/sqrt(views)``, so unit norm) or ``"mean"``
             (re-normalised).
         input_size: images are resized to ``input_size x input_size`` first (None: as given).
+        classes: when positive, a cosine classifier over the embedding (trained with
+            cross-entropy, for the classifier baseline); the embedding is unchanged.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class SimNetModel(nn.Module):
         views: int = 1,
         view_fusion: str = "concat",
         input_size: int | None = None,
+        classes: int = 0,
     ):
         super().__init__()
         if embedding_dim < 1:
@@ -67,6 +70,7 @@ class SimNetModel(nn.Module):
         self.views = views
         self.view_fusion = view_fusion
         self.input_size = input_size
+        self.classifier = nn.Linear(embedding_dim, classes, bias=False) if classes else None
         self.embedding_dim = embedding_dim * views if view_fusion == "concat" else embedding_dim
 
     def init_from_data(self, images: torch.Tensor) -> bool:
@@ -107,6 +111,13 @@ class SimNetModel(nn.Module):
         """``(B, 3, H, W)`` -> ``(B, view_dim)`` unit-norm image embeddings."""
         x = self.resize(x)
         return self.head(self.backbone(x), [branch(x) for branch in self.branches])
+
+    def logits(self, embeddings: torch.Tensor, scale: float = 16.0) -> torch.Tensor:
+        """``(B, embedding_dim)`` unit-norm embeddings -> ``(B, classes)`` class scores:
+        ``scale`` times the cosine with each class's weight vector (NormFace)."""
+        if self.classifier is None:
+            raise ValueError("this model has no classifier (model.classes = 0)")
+        return scale * embeddings @ F.normalize(self.classifier.weight, dim=1).T
 
     def embed_views(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, V, 3, H, W)`` designs -> ``(B, V, view_dim)`` per-view embeddings."""
@@ -197,6 +208,7 @@ def build_model(config: ModelConfig, load_weights: bool = True) -> SimNetModel:
         views=max(1, len(config.views)),
         view_fusion=config.view_fusion,
         input_size=config.input_size,
+        classes=config.classes,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
@@ -152,10 +153,19 @@ def train_step(
     parts.model.train()
     with autocast(parts.bf16):
         embeddings = parts.model(x)  # (B, D) float32, unit norm
+    if parts.model.classifier is not None:  # the classifier baseline: no pairs
+        loss = F.cross_entropy(parts.model.logits(embeddings), labels)
+        stats = {"positives": 0, "negatives": 0}
+        return _finish_step(parts, loss), stats
     pairs = parts.miner.mine(embeddings.detach(), labels, lam, candidates)
     loss = parts.loss(embeddings, pairs)
     if parts.group_loss is not None and groups is not None:
         loss = loss + parts.group_weight * parts.group_loss(embeddings, labels, groups)
+    return _finish_step(parts, loss), parts.miner.last_stats
+
+
+def _finish_step(parts: Parts, loss: torch.Tensor) -> float:
+    """Backward, optimizer and schedule step (and the weight average); returns the loss."""
     if not torch.isfinite(loss):
         raise SimNetError(
             "the loss became non-finite (try a lower train.lr); the last good checkpoint is kept"
@@ -166,7 +176,7 @@ def train_step(
     parts.scheduler.step()
     if parts.ema is not None:
         parts.ema.update_parameters(parts.model)
-    return loss.item(), parts.miner.last_stats
+    return loss.item()
 
 
 @torch.no_grad()
@@ -179,6 +189,8 @@ def validation_loss(parts: Parts, val: ImageSet, config: Config) -> float:
     labels = torch.from_numpy(val.labels[index])
     with autocast(parts.bf16):
         embeddings = model(to_input(images)).float()
+    if model.classifier is not None:
+        return float(F.cross_entropy(model.logits(embeddings), labels))
     pos, neg = candidate_pairs(labels)
     return float(parts.loss(embeddings, Pairs.cat([pos, neg])))
 
@@ -217,7 +229,9 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
             "a multi-view model needs a design library: pass --data DIR "
             "(make one with simnet generate-packages --out DIR)"
         )
-    model = build_model(config.model)  # first: missing weights fail before any decoding
+    classify = config.loss.name == "cross-entropy"
+    # First: missing weights fail before any decoding (a classifier needs the class count).
+    model = None if classify else build_model(config.model)
     data_path = resolve_data(config.data.source, config.data.cache_dir).resolve()
     config.data.source = str(data_path)  # evaluate and index find it from any folder
     if is_pairs_csv(data_path):
@@ -236,6 +250,11 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
         train_set, val_set = _split_validation(dataset.train, config.data.val_fraction, t.seed)
         classes = dataset.classes
         sampler = ClassBalancedBatchSampler(train_set.labels, t.batch_size, t.per_class, t.seed)
+    if classify:
+        if isinstance(sampler, PairBatchSampler) or config.model.views:
+            raise SimNetError("loss.name=cross-entropy needs single images with class labels")
+        config.model.classes = len(classes)
+        model = build_model(config.model)
     parts = build_parts(config, t.epochs * len(sampler), model)
     prefetch = t.prefetch
     if config.mining.strategy == "offline":
