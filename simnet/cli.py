@@ -27,6 +27,7 @@ EXAMPLES = """examples:
   simnet search --index runs/cifar/train.index query.jpg
   simnet report runs/cifar                            one HTML page: metrics and figures
   simnet experiment table2 --epochs 4                  the paper's Table 2 on CIFAR-10
+  simnet experiment table1 --epochs 4                  the paper's Table 1 on CIFAR-10
 """
 
 
@@ -372,22 +373,28 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _add_experiment(sub: argparse._SubParsersAction) -> None:
+    from simnet.experiments import TABLE1_ROWS, TABLE2_ROWS
+
     p = sub.add_parser(
         "experiment",
         help="reproduce one of the paper's tables on any data set",
-        description="table2: the pair strategies (OPMS at several lambda_max, random "
-        "pairs, hardest negatives, all pairs) trained for the same epochs on the same data; "
-        "prints pairs used, test 1-NN accuracy and training time, and writes OUT/table2.csv "
-        "and OUT/table2.png. Finished rows are kept: run it again to continue.",
+        description="table1: random guess, a cross-entropy classifier (its predictions and "
+        "its features searched by 1-NN), a single-scale Siamese network on random pairs, and "
+        "SimNet, plus ImageNet-pretrained rows where the weights are at hand; writes "
+        "OUT/table1.csv. table2: the pair strategies (OPMS at several lambda_max, random, "
+        "hardest, all, offline); prints pairs used, test 1-NN accuracy and training time, "
+        "writes OUT/table2.csv and OUT/table2.png. Every row trains for the same epochs on "
+        "the same data; finished rows are kept, so run it again to continue.",
     )
-    from simnet.experiments import TABLE2_ROWS
-
-    p.add_argument("table", choices=["table2"], help="which table")
-    p.add_argument("--out", metavar="DIR", default="runs/table2", help="folder (runs/table2)")
+    p.add_argument("table", choices=["table1", "table2"], help="which table")
+    p.add_argument("--out", metavar="DIR", help="folder (default: runs/TABLE)")
     p.add_argument("--data", metavar="PATH", help="data set (default: as simnet train)")
     p.add_argument("--epochs", type=int, metavar="N", help="epochs for every row (train.epochs)")
     p.add_argument(
-        "--rows", nargs="+", metavar="ROW", help=f"only these rows ({' '.join(TABLE2_ROWS)})"
+        "--rows",
+        nargs="+",
+        metavar="ROW",
+        help=f"only these rows (table1: {' '.join(TABLE1_ROWS)}; table2: {' '.join(TABLE2_ROWS)})",
     )
     p.add_argument(
         "--set",
@@ -401,6 +408,7 @@ def _add_experiment(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
+    from simnet.experiments.table1 import format_table1, run_table1
     from simnet.experiments.table2 import finished_rows, format_table, run_table2
 
     overrides = list(args.overrides)
@@ -408,9 +416,14 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         overrides.append(f"data.source={Path(args.data).resolve()}")
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
-    run_table2(args.out, args.rows, overrides, progress=not args.quiet)
-    print(format_table(finished_rows(Path(args.out))))
-    print(f"wrote {Path(args.out) / 'table2.csv'} and {Path(args.out) / 'table2.png'}")
+    out = Path(args.out or f"runs/{args.table}")
+    if args.table == "table1":
+        print(format_table1(run_table1(out, args.rows, overrides, progress=not args.quiet)))
+        print(f"wrote {out / 'table1.csv'}")
+        return 0
+    run_table2(out, args.rows, overrides, progress=not args.quiet)
+    print(format_table(finished_rows(out)))
+    print(f"wrote {out / 'table2.csv'} and {out / 'table2.png'}")
     return 0
 
 

@@ -89,3 +89,28 @@ def test_baselines_train_from_the_command_line(tmp_path: Path, strategy: str) ->
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "r" / "model.safetensors").is_file()
     assert (tmp_path / "r" / "offline_pairs.npz").is_file() == (strategy == "offline")
+
+
+def test_table1_runs_its_rows_and_skips_pretrained_ones_without_weights(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from simnet.experiments import table1
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached weights ...
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")  # ... and no network
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    data = make_tree(tmp_path / "data", per_class=12)
+    results = table1.run_table1(tmp_path / "t1", None, [f"data.source={data}", *TINY], False)
+    by_name = {r["row"]: r for r in results}
+    assert list(by_name) == list(table1.TABLE1_ROWS)
+    assert 0.0 <= by_name["random-guess"]["accuracy"] <= 1.0
+    for name in ("classifier", "classifier-features", "siamese", "simnet"):
+        assert 0.0 <= by_name[name]["accuracy"] <= 1.0 and by_name[name]["note"] == ""
+    for name in ("pretrained-classifier", "pretrained-simnet"):
+        assert by_name[name]["accuracy"] is None
+        assert by_name[name]["note"].startswith("skipped:") and "--weights" in by_name[name]["note"]
+    # Both classifier rows come from one training run; the Siamese row is single-scale.
+    assert not (tmp_path / "t1" / "classifier-features" / "model.safetensors").exists()
+    assert "scales: []" in (tmp_path / "t1" / "siamese" / "config.yaml").read_text()
+    lines = (tmp_path / "t1" / "table1.csv").read_text().splitlines()
+    assert len(lines) == 1 + len(table1.TABLE1_ROWS)

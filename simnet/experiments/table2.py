@@ -43,20 +43,11 @@ def _pairs_used(run: Path) -> int:
 
 def run_row(name: str, overrides: list[str], out: Path, progress: bool) -> dict[str, Any]:
     """Trains and evaluates one row (or reads its finished result)."""
-    from simnet.eval import evaluate
-    from simnet.train import train
-
-    run = out / name
-    done = run / RESULT_FILE
+    run, done = out / name, out / name / RESULT_FILE
     if done.is_file():
         log.info("%s: finished before, kept", name)
         return json.loads(done.read_text())
-    config = load_config(None, overrides)
-    resume = (run / "checkpoint.pt").is_file()
-    started = time.perf_counter()
-    train(config, run, resume=resume, progress=progress)
-    seconds = time.perf_counter() - started
-    metrics = evaluate(run)
+    config, metrics, seconds = train_and_evaluate(run, overrides, progress)
     row = {
         "row": name,
         "strategy": config.mining.strategy,
@@ -65,10 +56,29 @@ def run_row(name: str, overrides: list[str], out: Path, progress: bool) -> dict[
         "pairs_used": _pairs_used(run),
         "knn_accuracy": metrics["knn_accuracy"],
         "map_at_r": metrics["map_at_r"],
-        "train_seconds": None if resume else round(seconds, 1),  # a resumed row's is partial
+        "train_seconds": seconds,
     }
     atomic_write_text(done, json.dumps(row, indent=2))
     return row
+
+
+def train_and_evaluate(
+    run: Path, overrides: list[str], progress: bool
+) -> tuple[Any, dict[str, Any], float | None]:
+    """Trains (or resumes) a run and evaluates it: (config, metrics, training seconds; None
+    for a resumed run, whose time is partial)."""
+    from simnet.eval import evaluate
+    from simnet.train import train
+
+    config = load_config(None, overrides)
+    seconds = None
+    trained = (run / "model.safetensors").is_file() and config.train.patience == 0
+    if not trained:
+        resume = (run / "checkpoint.pt").is_file()
+        started = time.perf_counter()
+        train(config, run, resume=resume, progress=progress)
+        seconds = None if resume else round(time.perf_counter() - started, 1)
+    return config, evaluate(run), seconds
 
 
 def run_table2(
