@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   simnet index --model runs/cifar --split train --out runs/cifar/train.index
   simnet search --index runs/cifar/train.index query.jpg
   simnet report runs/cifar                            one HTML page: metrics and figures
+  simnet tune --trials 20 --epochs 4                  5-fold cross-validated search
   simnet experiment table2 --epochs 4                  the paper's Table 2 on CIFAR-10
   simnet experiment table1 --epochs 4                  the paper's Table 1 on CIFAR-10
 """
@@ -237,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"simnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     adders = (_add_train, _add_evaluate, _add_index, _add_search, _add_compare, _add_generate)
-    for add in (*adders, _add_report, _add_experiment):
+    for add in (*adders, _add_report, _add_tune, _add_experiment):
         add(sub)
     return parser
 
@@ -372,6 +373,54 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_tune(sub: argparse._SubParsersAction) -> None:
+    from simnet.config import list_presets
+
+    p = sub.add_parser(
+        "tune",
+        help="tune hyper-parameters by k-fold cross-validation on the training split",
+        description="Search learning rate, margin, lambda_max, embedding size and images per "
+        "class with Optuna; each trial trains one model per fold and scores 1-NN accuracy on "
+        "the held-out fold. The test split is never read. The study is kept in OUT/study.db "
+        "(run again to resume or extend it); the best config goes to OUT/best.yaml, for "
+        "simnet train --config.",
+    )
+    p.add_argument("--data", metavar="PATH", help="data set (default: as simnet train)")
+    p.add_argument("--out", metavar="DIR", default="runs/tune", help="folder (runs/tune)")
+    p.add_argument("--trials", type=int, default=20, metavar="N", help="trials in all (20)")
+    p.add_argument("--folds", type=int, default=5, metavar="K", help="cross-validation folds (5)")
+    p.add_argument("--epochs", type=int, metavar="N", help="epochs per fold (train.epochs)")
+    p.add_argument("--preset", choices=list_presets(), help="start from a named preset")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fixed config override for every trial (repeatable)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no info messages")
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from simnet.tune import tune
+
+    overrides = list(args.overrides)
+    if args.data:
+        overrides.append(f"data.source={Path(args.data).resolve()}")
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    path, params, score = tune(args.out, args.trials, args.folds, overrides, args.preset)
+    print(
+        f"best mean fold 1-NN accuracy {score:.4f} with "
+        + ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+        )
+    )
+    print(f"wrote {path} (simnet train --config {path})")
+    return 0
+
+
 def _add_experiment(sub: argparse._SubParsersAction) -> None:
     from simnet.experiments import TABLE1_ROWS, TABLE2_ROWS
 
@@ -445,6 +494,7 @@ COMMANDS = {
     "compare": cmd_compare,
     "generate-packages": cmd_generate,
     "report": cmd_report,
+    "tune": cmd_tune,
     "experiment": cmd_experiment,
 }
 

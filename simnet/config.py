@@ -144,7 +144,10 @@ class Config:
         return asdict(self)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        """Writes the config as YAML (atomically: a reader never sees half a file)."""
+        from simnet.storage import atomic_write_text
+
+        atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:

@@ -205,7 +205,13 @@ def _write_row(path: Path, row: dict) -> None:
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def train(config: Config, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
+def train(
+    config: Config,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    train_images: ImageSet | None = None,
+) -> Path:
     """Trains a SimNet model and writes a run folder.
 
     The folder holds ``config.yaml`` (resolved), ``metrics.csv`` (one row per epoch),
@@ -217,6 +223,8 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
         out_dir: the run folder.
         resume: continue from the run folder's checkpoint.
         progress: show a progress bar.
+        train_images: train on these images instead of the training split of
+            ``config.data.source`` (cross-validation folds); nothing else is read.
     Returns:
         The run folder.
     """
@@ -234,16 +242,19 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, progress: b
     model = None if classify else build_model(config.model)
     data_path = resolve_data(config.data.source, config.data.cache_dir).resolve()
     config.data.source = str(data_path)  # evaluate and index find it from any folder
-    if is_pairs_csv(data_path):
+    sampler: ClassBalancedBatchSampler | PairBatchSampler | OfflineSampler
+    if train_images is not None:
+        train_set, val_set = _split_validation(train_images, config.data.val_fraction, t.seed)
+        classes = train_images.classes
+        sampler = ClassBalancedBatchSampler(train_set.labels, t.batch_size, t.per_class, t.seed)
+    elif is_pairs_csv(data_path):
         if config.data.val_fraction > 0:
             raise SimNetError("data.val_fraction is not available with a pairs CSV: set it to 0")
         pair_data = load_pairs(
             data_path, config.data.image_size, config.data.test_fraction, config.data.cache_dir
         )
         train_set, val_set, classes = pair_data.images, None, pair_data.images.classes
-        sampler: ClassBalancedBatchSampler | PairBatchSampler | OfflineSampler = PairBatchSampler(
-            pair_data.train, t.batch_size, t.seed
-        )
+        sampler = PairBatchSampler(pair_data.train, t.batch_size, t.seed)
         log.info("training on %d pairs of %d images", len(pair_data.train), len(train_set))
     else:
         dataset = load_data(data_path, config.data, config.model.views)
