@@ -32,6 +32,29 @@ EXAMPLES = """examples:
 """
 
 
+def _add_set(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help_text,
+    )
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """Config overrides from --set and the shorthand options a command has."""
+    overrides = list(args.overrides)
+    if getattr(args, "data", None):
+        overrides.append(f"data.source={Path(args.data).resolve()}")
+    if getattr(args, "epochs", None) is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    if getattr(args, "seed", None) is not None:
+        overrides.append(f"train.seed={args.seed}")
+    return overrides
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -81,14 +104,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any config value, e.g. --set train.lr=0.2 (repeatable)",
-    )
+    _add_set(p, "override any config value, e.g. --set train.lr=0.2 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or info messages")
 
 
@@ -247,13 +263,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from simnet.config import load_config
     from simnet.train import train
 
-    overrides = list(args.overrides)
-    if args.data:
-        overrides.append(f"data.source={Path(args.data).resolve()}")
-    if args.epochs is not None:
-        overrides.append(f"train.epochs={args.epochs}")
-    if args.seed is not None:
-        overrides.append(f"train.seed={args.seed}")
+    overrides = _overrides(args)
     if args.pretrained:
         overrides.append("model.pretrained=true")
     config_path = args.config
@@ -391,25 +401,14 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=int, default=5, metavar="K", help="cross-validation folds (5)")
     p.add_argument("--epochs", type=int, metavar="N", help="epochs per fold (train.epochs)")
     p.add_argument("--preset", choices=list_presets(), help="start from a named preset")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fixed config override for every trial (repeatable)",
-    )
+    _add_set(p, "fixed config override for every trial (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no info messages")
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from simnet.tune import tune
 
-    overrides = list(args.overrides)
-    if args.data:
-        overrides.append(f"data.source={Path(args.data).resolve()}")
-    if args.epochs is not None:
-        overrides.append(f"train.epochs={args.epochs}")
+    overrides = _overrides(args)
     path, params, score = tune(args.out, args.trials, args.folds, overrides, args.preset)
     print(
         f"best mean fold 1-NN accuracy {score:.4f} with "
@@ -445,14 +444,7 @@ def _add_experiment(sub: argparse._SubParsersAction) -> None:
         metavar="ROW",
         help=f"only these rows (table1: {' '.join(TABLE1_ROWS)}; table2: {' '.join(TABLE2_ROWS)})",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override for every row (repeatable)",
-    )
+    _add_set(p, "config override for every row (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or info messages")
 
 
@@ -460,11 +452,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     from simnet.experiments.table1 import format_table1, run_table1
     from simnet.experiments.table2 import finished_rows, format_table, run_table2
 
-    overrides = list(args.overrides)
-    if args.data:
-        overrides.append(f"data.source={Path(args.data).resolve()}")
-    if args.epochs is not None:
-        overrides.append(f"train.epochs={args.epochs}")
+    overrides = _overrides(args)
     out = Path(args.out or f"runs/{args.table}")
     if args.table == "table1":
         print(format_table1(run_table1(out, args.rows, overrides, progress=not args.quiet)))

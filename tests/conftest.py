@@ -10,6 +10,15 @@ from PIL import Image
 
 CLASSES = ["circle", "square", "stripes", "cross"]
 
+# A network small enough that a few epochs on a few dozen images take seconds.
+TINY_MODEL = [
+    "model.widths=[4,8,8,8]",
+    "model.branch_width=4",
+    "model.embedding_dim=8",
+    "train.batch_size=16",
+    "train.per_class=4",
+]
+
 
 def draw(kind: str, rng: np.random.Generator, size: int = 32) -> np.ndarray:
     """One ``(size, size, 3)`` uint8 picture of a class, with random colour, place and noise."""

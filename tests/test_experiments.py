@@ -11,17 +11,9 @@ from pathlib import Path
 import pytest
 
 from simnet.experiments import table2
-from tests.conftest import make_tree
+from tests.conftest import TINY_MODEL, make_tree
 
-TINY = [
-    "model.widths=[4,8,8,8]",
-    "model.branch_width=4",
-    "model.embedding_dim=8",
-    "train.batch_size=16",
-    "train.per_class=4",
-    "train.epochs=1",
-    "eval.shift=0",
-]
+TINY = [*TINY_MODEL, "train.epochs=1", "eval.shift=0"]
 
 
 def test_table2_runs_every_row_and_keeps_finished_ones(tmp_path: Path, monkeypatch) -> None:

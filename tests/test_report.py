@@ -11,17 +11,9 @@ import pytest
 
 from simnet.config import load_config
 from simnet.train import train
-from tests.conftest import make_tree
+from tests.conftest import TINY_MODEL, make_tree
 
-SMALL = [
-    "model.widths=[4,8,8,8]",
-    "model.branch_width=4",
-    "model.embedding_dim=8",
-    "train.batch_size=16",
-    "train.per_class=4",
-    "train.epochs=2",
-    "eval.shift=0",
-]
+SMALL = [*TINY_MODEL, "train.epochs=2", "eval.shift=0"]
 
 
 @pytest.fixture(scope="module")

@@ -13,17 +13,9 @@ import pytest
 import simnet.tune as tune_module
 from simnet.config import load_config
 from simnet.data.cache import Dataset
-from tests.conftest import make_tree
+from tests.conftest import TINY_MODEL, make_tree
 
-TINY = [
-    "model.widths=[4,8,8,8]",
-    "model.branch_width=4",
-    "train.batch_size=16",
-    "train.per_class=4",
-    "train.epochs=1",
-    "eval.shift=0",
-    "eval.flip=false",
-]
+TINY = [*TINY_MODEL, "train.epochs=1", "eval.shift=0", "eval.flip=false"]
 
 
 class _Untouchable:
