@@ -118,7 +118,10 @@ class TrainConfig:
     ema_decay: float = 0.0  # exponential moving average of the weights (0: off); saved if on
     seed: int = 0
     threads: int | None = None  # torch intra-op threads; None: all cores
-    prefetch: int = 2  # batches prepared ahead on a background thread (0: in the step)
+    # Batches prepared ahead on a background thread (0: in the step). Off by default: on a
+    # 2-core CPU the thread's tensor work competes with the step's and costs 4-7% per step
+    # while preparation is only 1-2% of it (benchmarks/background_batches.py).
+    prefetch: int = 0
 
 
 @dataclass
