@@ -205,6 +205,33 @@ def _write_row(path: Path, row: dict) -> None:
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
+Sampler = ClassBalancedBatchSampler | PairBatchSampler | OfflineSampler
+
+
+def _training_data(
+    config: Config, data_path: Path, train_images: ImageSet | None
+) -> tuple[ImageSet, ImageSet | None, list[str], Sampler]:
+    """(training images, validation images or None, class names, batch sampler)."""
+    t = config.train
+    if train_images is not None:
+        train_set, val_set = _split_validation(train_images, config.data.val_fraction, t.seed)
+        sampler = ClassBalancedBatchSampler(train_set.labels, t.batch_size, t.per_class, t.seed)
+        return train_set, val_set, train_images.classes, sampler
+    if is_pairs_csv(data_path):
+        if config.data.val_fraction > 0:
+            raise SimNetError("data.val_fraction is not available with a pairs CSV: set it to 0")
+        pair_data = load_pairs(
+            data_path, config.data.image_size, config.data.test_fraction, config.data.cache_dir
+        )
+        log.info("training on %d pairs of %d images", len(pair_data.train), len(pair_data.images))
+        sampler = PairBatchSampler(pair_data.train, t.batch_size, t.seed)
+        return pair_data.images, None, pair_data.images.classes, sampler
+    dataset = load_data(data_path, config.data, config.model.views)
+    train_set, val_set = _split_validation(dataset.train, config.data.val_fraction, t.seed)
+    sampler = ClassBalancedBatchSampler(train_set.labels, t.batch_size, t.per_class, t.seed)
+    return train_set, val_set, dataset.classes, sampler
+
+
 def train(
     config: Config,
     out_dir: str | Path,
@@ -242,25 +269,7 @@ def train(
     model = None if classify else build_model(config.model)
     data_path = resolve_data(config.data.source, config.data.cache_dir).resolve()
     config.data.source = str(data_path)  # evaluate and index find it from any folder
-    sampler: ClassBalancedBatchSampler | PairBatchSampler | OfflineSampler
-    if train_images is not None:
-        train_set, val_set = _split_validation(train_images, config.data.val_fraction, t.seed)
-        classes = train_images.classes
-        sampler = ClassBalancedBatchSampler(train_set.labels, t.batch_size, t.per_class, t.seed)
-    elif is_pairs_csv(data_path):
-        if config.data.val_fraction > 0:
-            raise SimNetError("data.val_fraction is not available with a pairs CSV: set it to 0")
-        pair_data = load_pairs(
-            data_path, config.data.image_size, config.data.test_fraction, config.data.cache_dir
-        )
-        train_set, val_set, classes = pair_data.images, None, pair_data.images.classes
-        sampler = PairBatchSampler(pair_data.train, t.batch_size, t.seed)
-        log.info("training on %d pairs of %d images", len(pair_data.train), len(train_set))
-    else:
-        dataset = load_data(data_path, config.data, config.model.views)
-        train_set, val_set = _split_validation(dataset.train, config.data.val_fraction, t.seed)
-        classes = dataset.classes
-        sampler = ClassBalancedBatchSampler(train_set.labels, t.batch_size, t.per_class, t.seed)
+    train_set, val_set, classes, sampler = _training_data(config, data_path, train_images)
     if classify:
         if isinstance(sampler, PairBatchSampler) or config.model.views:
             raise SimNetError("loss.name=cross-entropy needs single images with class labels")
