@@ -114,6 +114,7 @@ def tune(
     if done < trials:
         study.optimize(objective, n_trials=trials - done)
     best = study.best_trial
+    assert best.value is not None  # a complete trial has its value
     best_config = load_config(None, [*base, *[f"{k}={v}" for k, v in best.params.items()]], preset)
     target = out / "best.yaml"
     best_config.save(target)

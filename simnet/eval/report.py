@@ -83,7 +83,7 @@ def _retrieval_grid(
     )
 
 
-def _page(title: str, summary: dict[str, str], metrics: dict[str, Any], figures: list) -> str:
+def _page(title: str, summary: dict[str, Any], metrics: dict[str, Any], figures: list) -> str:
     def cell(value: Any) -> str:
         return f"{value:.4f}" if isinstance(value, float) else html.escape(str(value))
 

@@ -118,10 +118,10 @@ def run_table1(
     ]
     lines = ["row,accuracy,metric,train_seconds,note"]
     for r in results:
-        accuracy = "" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
-        seconds = "" if r["train_seconds"] is None else str(r["train_seconds"])
+        acc_text = "" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
+        seconds_text = "" if r["train_seconds"] is None else str(r["train_seconds"])
         note = '"' + r["note"].replace('"', "'") + '"' if r["note"] else ""
-        lines.append(f"{r['row']},{accuracy},{r['metric']},{seconds},{note}")
+        lines.append(f"{r['row']},{acc_text},{r['metric']},{seconds_text},{note}")
     atomic_write_text(out / "table1.csv", "\n".join(lines) + "\n")
     return results
 

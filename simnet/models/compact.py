@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -72,9 +73,10 @@ class CompactNet(nn.Module):
 
     def layers(self) -> list[list[nn.Module]]:
         """Each conv with its batch-norm, from the stem up."""
-        convs = [[self.stem[0], self.stem[1]]]
+        convs: list[list[nn.Module]] = [[self.stem[0], self.stem[1]]]
         for block in self.blocks:
-            convs += [[block.layers[0], block.layers[2]], [block.layers[4], block.layers[5]]]
+            layers = cast(ConvBlock, block).layers
+            convs += [[layers[0], layers[2]], [layers[4], layers[5]]]
         return convs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -36,6 +36,9 @@ class TorchvisionBackbone(nn.Module):
             the top N layers" counts from the end of this list.
     """
 
+    scale: torch.Tensor
+    shift: torch.Tensor
+
     def __init__(self, net: nn.Module, out_dim: int, layers: Sequence[Sequence[nn.Module]]):
         super().__init__()
         self.net = net
@@ -99,7 +102,7 @@ def torchvision_model(
     weights: str | Path | None = None,
     build: Callable[..., nn.Module] | None = None,
     **kwargs: Any,
-) -> nn.Module:
+) -> Any:  # a torchvision model of the named class
     """Builds torchvision's ``name`` and loads the requested weights.
 
     Args:

@@ -7,10 +7,11 @@ import csv
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -122,7 +123,7 @@ def build_parts(config: Config, total_steps: int, model: SimNetModel | None = No
     trainable, total = count_parameters(model)
     log.info("%s of %s parameters are trainable", f"{trainable:,}", f"{total:,}")
     optimizer = _optimizer(model, config)
-    factor = partial(one_cycle, total=total_steps, warmup=t.warmup)
+    factor: Callable[[int], float] = partial(one_cycle, total=total_steps, warmup=t.warmup)
     if t.schedule == "constant":
         factor = _constant
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
@@ -182,7 +183,7 @@ def _finish_step(parts: Parts, loss: torch.Tensor) -> float:
 @torch.no_grad()
 def validation_loss(parts: Parts, val: ImageSet, config: Config) -> float:
     """Contrastive loss over every pair of a fixed set of validation images (no mining)."""
-    model = parts.final_model.eval()
+    model = cast(SimNetModel, parts.final_model.eval())
     rng = np.random.default_rng(0)
     index = np.sort(rng.permutation(len(val))[:1000])
     images = torch.from_numpy(np.ascontiguousarray(val.images[index]))
@@ -213,6 +214,7 @@ def _training_data(
 ) -> tuple[ImageSet, ImageSet | None, list[str], Sampler]:
     """(training images, validation images or None, class names, batch sampler)."""
     t = config.train
+    sampler: Sampler
     if train_images is not None:
         train_set, val_set = _split_validation(train_images, config.data.val_fraction, t.seed)
         sampler = ClassBalancedBatchSampler(train_set.labels, t.batch_size, t.per_class, t.seed)
