@@ -195,10 +195,11 @@ def test_offline_mining_re_mines_from_a_snapshot_every_n_steps(tmp_path: Path, m
 def test_cross_entropy_trains_a_classifier_baseline(tmp_path: Path) -> None:
     from simnet.eval import evaluate
 
-    data = make_tree(tmp_path / "data", per_class=16)
+    data = make_tree(tmp_path / "data", per_class=30)
     config = config_for(
         data,
         "loss.name=cross-entropy",
+        "train.lr=0.1",
         "train.epochs=20",
         "model.widths=[8,16,32,32]",
         "model.embedding_dim=32",

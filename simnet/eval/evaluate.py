@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from simnet.eval.metrics import (
     verification,
 )
 from simnet.inference import SimNet
+
+log = logging.getLogger(__name__)
 
 
 def evaluate(
@@ -72,6 +75,10 @@ def classifier_accuracy(net: SimNet, embeddings: np.ndarray, labels: np.ndarray)
     return float((logits.argmax(1).numpy() == labels).mean())
 
 
+def _both_kinds(similar: np.ndarray) -> bool:
+    return bool(similar.any()) and not bool(similar.all())
+
+
 def retrieval_metrics(
     train_emb: np.ndarray,
     train_labels: np.ndarray,
@@ -89,16 +96,23 @@ def retrieval_metrics(
     recalls = recall_at_k(train_emb, train_labels, test_emb, test_labels, ks)
     # Verification: the threshold is chosen on pairs of training images, applied to test pairs.
     a, b, similar = sample_pairs(train_labels, pairs, seed=1)
-    threshold = verification(np.linalg.norm(train_emb[a] - train_emb[b], axis=1), similar)
-    a, b, similar = sample_pairs(test_labels, pairs, seed=0)
+    train_d = np.linalg.norm(train_emb[a] - train_emb[b], axis=1)
+    a, b, similar_test = sample_pairs(test_labels, pairs, seed=0)
     distances = np.linalg.norm(test_emb[a] - test_emb[b], axis=1)
+    if not (_both_kinds(similar) and _both_kinds(similar_test)):
+        log.warning("too few classes in a split for pair verification: its metrics are left out")
+        checked: dict[str, Any] = {}
+    else:
+        threshold = verification(train_d, similar)["threshold"]
+        checked = verification(distances, similar_test, threshold)
+    similar = similar_test
     return {
         "knn_accuracy": accuracy[1],
         **{f"knn_accuracy@{k}": v for k, v in accuracy.items() if k != 1},
         "precision_at_1": precision_at_1(train_emb, train_labels, test_emb, test_labels),
         "map_at_r": map_at_r(train_emb, train_labels, test_emb, test_labels),
         **{f"recall@{k}": v for k, v in recalls.items()},
-        **verification(distances, similar, threshold["threshold"]),
+        **checked,
         "verification_pairs": int(len(similar)),
         "train_images": len(train_labels),
         "test_images": len(test_labels),
