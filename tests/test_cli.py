@@ -24,9 +24,14 @@ TINY = [
 ]
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``simnet ARGS`` in a fresh process (in ``cwd``), its output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "simnet", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "simnet", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
     )
 
 

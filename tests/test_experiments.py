@@ -4,7 +4,6 @@ finished rows are kept when the experiment is run again."""
 from __future__ import annotations
 
 import csv
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from simnet.experiments import table2
 from tests.conftest import TINY_MODEL, make_tree
+from tests.test_cli import run
 
 TINY = [*TINY_MODEL, "train.epochs=1", "eval.shift=0"]
 
@@ -44,13 +44,7 @@ def test_table2_runs_every_row_and_keeps_finished_ones(tmp_path: Path, monkeypat
 
 
 def test_unknown_row_is_a_clear_error(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "simnet", "experiment", "table2", "--rows", "bogus"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    done = run("experiment", "table2", "--rows", "bogus", cwd=tmp_path)
     assert done.returncode == 2 and "unknown row(s) bogus" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -59,24 +53,16 @@ def test_unknown_row_is_a_clear_error(tmp_path: Path) -> None:
 def test_baselines_train_from_the_command_line(tmp_path: Path, strategy: str) -> None:
     data = make_tree(tmp_path / "data", per_class=12)
     sets = [x for item in TINY for x in ("--set", item)]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simnet",
-            "train",
-            "--data",
-            str(data),
-            "--out",
-            str(tmp_path / "r"),
-            "--quiet",
-            "--set",
-            f"mining.strategy={strategy}",
-            *sets,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = run(
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+        "--set",
+        f"mining.strategy={strategy}",
+        *sets,
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "r" / "model.safetensors").is_file()

@@ -3,8 +3,6 @@ config that simnet train accepts."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ import simnet.tune as tune_module
 from simnet.config import load_config
 from simnet.data.cache import Dataset
 from tests.conftest import TINY_MODEL, make_tree
+from tests.test_cli import run
 
 TINY = [*TINY_MODEL, "train.epochs=1", "eval.shift=0", "eval.flip=false"]
 
@@ -75,35 +74,21 @@ def test_tune_searches_resumes_and_never_reads_the_test_split(tmp_path: Path, mo
 def test_tune_from_the_command_line(tmp_path: Path) -> None:
     data = make_tree(tmp_path / "data", per_class=20)
     sets = [x for item in TINY for x in ("--set", item)]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simnet",
-            "tune",
-            "--data",
-            str(data),
-            "--out",
-            str(tmp_path / "t"),
-            "--trials",
-            "1",
-            "--folds",
-            "2",
-            "--quiet",
-            *sets,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = run(
+        "tune",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "t"),
+        "--trials",
+        "1",
+        "--folds",
+        "2",
+        "--quiet",
+        *sets,
     )
     assert done.returncode == 0, done.stderr
     assert "best mean fold 1-NN accuracy" in done.stdout
     assert (tmp_path / "t" / "best.yaml").is_file()
-    bad = subprocess.run(
-        [sys.executable, "-m", "simnet", "tune", "--data", str(data), "--folds", "50", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    bad = run("tune", "--data", str(data), "--folds", "50", "--quiet", cwd=tmp_path)
     assert bad.returncode == 2 and "50-fold cross-validation needs" in bad.stderr
