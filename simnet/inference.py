@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from simnet.config import Config, config_from_dict
 from simnet.data.augment import MEAN, STD, to_input
@@ -78,15 +79,17 @@ class SimNet:
         return tuple(self.config.model.views)
 
     @torch.no_grad()
-    def embed_array(self, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    def embed_array(
+        self, images: np.ndarray, batch_size: int = 1000, progress: bool = False
+    ) -> np.ndarray:
         """``(N, S, S, 3)`` uint8 images (or ``(N, V, S, S, 3)`` designs) -> ``(N, D)``
         float32 unit-norm embeddings.
 
         Test-time augmentation: with ``eval.flip`` each image's embedding is averaged with
         its mirror image's, and with ``eval.shift`` with those of the image moved by that
-        many pixels up-left and down-right.
+        many pixels up-left and down-right. ``progress`` shows a progress bar.
         """
-        return self._embed_all(images, batch_size, per_view=False)
+        return self._embed_all(images, batch_size, per_view=False, progress=progress)
 
     @torch.no_grad()
     def embed_views(self, designs: np.ndarray, batch_size: int = 1000) -> np.ndarray:
@@ -95,12 +98,17 @@ class SimNet:
             raise ValueError("embed_views takes designs: (N, V, S, S, 3)")
         return self._embed_all(designs, batch_size, per_view=True)
 
-    def _embed_all(self, images: np.ndarray, batch_size: int, per_view: bool) -> np.ndarray:
+    def _embed_all(
+        self, images: np.ndarray, batch_size: int, per_view: bool, progress: bool = False
+    ) -> np.ndarray:
         step = max(1, batch_size // max(1, len(self.views)))
         out = []
+        bar = tqdm(total=len(images), unit="img", desc="embedding", disable=not progress)
         for start in range(0, len(images), step):
             batch = torch.from_numpy(np.array(images[start : start + step]))  # writable
             out.append(self._embed_batch(batch, per_view).numpy())
+            bar.update(len(batch))
+        bar.close()
         if not out:
             shape = (0, len(self.views), self.model.view_dim) if per_view else (0, self.dim)
             return np.empty(shape, np.float32)

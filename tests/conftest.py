@@ -71,3 +71,22 @@ def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyP
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     return make_tree(tmp_path / "images")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``(data folder, run folder)`` of a tiny model trained for 2 epochs on the shapes."""
+    from simnet.config import load_config
+    from simnet.train import train
+
+    root = tmp_path_factory.mktemp("tiny-run")
+    data = make_tree(root / "shapes", per_class=15)
+    overrides = [
+        f"data.source={data}",
+        f"data.cache_dir={root / 'cache'}",
+        *TINY_MODEL,
+        "train.epochs=2",
+        "eval.shift=0",
+    ]
+    run = train(load_config(None, overrides), root / "run", progress=False)
+    return data, run

@@ -1,17 +1,29 @@
-"""Embedding a repository of images into an :class:`Index`."""
+"""Embedding a repository of images into an :class:`Index`, and keeping it up to date."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import tarfile
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from simnet.data.designs import DesignSource, is_design
+from simnet.data.images import is_image_name
 from simnet.data.loading import load_all, load_data
-from simnet.errors import SimNetError
+from simnet.data.sources import FolderSource
+from simnet.errors import ImageError, SimNetError
 from simnet.index.index import Index
 from simnet.inference import SimNet
 
+log = logging.getLogger(__name__)
+
 SPLITS = ("all", "train", "test")
+ADD_CHUNK = 1000  # images decoded and embedded at a time when adding
 
 
 def model_info(net: SimNet, model_path: str | Path | None) -> dict:
@@ -24,7 +36,12 @@ def model_info(net: SimNet, model_path: str | Path | None) -> dict:
 
 
 def build_index(
-    net: SimNet, data: str | Path, split: str = "all", model_path: str | Path | None = None
+    net: SimNet,
+    data: str | Path,
+    split: str = "all",
+    model_path: str | Path | None = None,
+    kind: str = "auto",
+    progress: bool = False,
 ) -> Index:
     """Embeds every image of a folder, archive or CSV (or one split of it) into an index;
     for a multi-view model, every design of a design library."""
@@ -39,6 +56,161 @@ def build_index(
         images = dataset.train if split == "train" else dataset.test
     if len(images) == 0:
         raise SimNetError(f"no images in the {split} split of {data}")
-    vectors = net.embed_array(images.images, config.eval.batch_size)
+    vectors = net.embed_array(images.images, config.eval.batch_size, progress=progress)
     labels = [images.classes[i] for i in np.asarray(images.labels)]
-    return Index(vectors, images.keys, labels, model_info(net, model_path))
+    sizes, hashes = zip(*content_facts(images.keys), strict=True)
+    return Index(
+        vectors,
+        images.keys,
+        labels,
+        model_info(net, model_path),
+        sizes=list(sizes),
+        hashes=list(hashes),
+        kind=kind,
+    )
+
+
+# -- content facts -----------------------------------------------------------------------
+def _digest(chunks: Iterable[bytes]) -> tuple[int, str]:
+    h, size = hashlib.sha256(), 0
+    for chunk in chunks:
+        h.update(chunk)
+        size += len(chunk)
+    return size, h.hexdigest()[:32]
+
+
+def file_facts(path: str | Path) -> tuple[int, str]:
+    """``(bytes, content hash)`` of an image file, or of a design folder's view files."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and is_image_name(p.name))
+        return _digest(p.read_bytes() for p in files)
+    return _digest([path.read_bytes()])
+
+
+def content_facts(keys: list[str]) -> Iterator[tuple[int, str]]:
+    """``(bytes, content hash)`` for each key, in order: files and design folders are read,
+    members of an archive (``archive::member``) come from one pass over their archive;
+    ``(-1, "")`` where the key names nothing readable."""
+    members: dict[str, set[str]] = defaultdict(set)
+    for key in keys:
+        if "::" in key:
+            archive, name = key.split("::", 1)
+            members[archive].add(name)
+    from_archives: dict[str, tuple[int, str]] = {}
+    for archive, wanted in members.items():
+        try:
+            with tarfile.open(archive, mode="r|*") as tar:
+                for member in tar:
+                    if member.name in wanted and (handle := tar.extractfile(member)):
+                        from_archives[f"{archive}::{member.name}"] = _digest([handle.read()])
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            log.warning("could not hash the images of %s: %s", archive, exc)
+    for key in keys:
+        if key in from_archives:
+            yield from_archives[key]
+            continue
+        try:
+            yield file_facts(key)
+        except OSError:
+            yield -1, ""
+
+
+# -- incremental updates -----------------------------------------------------------------
+@dataclass
+class AddReport:
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def expand_paths(
+    paths: list[str | Path], views: tuple[str, ...], as_given: bool = False
+) -> list[tuple[str, str]]:
+    """``(path, label)`` of every image (every design, for a multi-view model) under the
+    given files and folders; labels come from class folders, as when training.
+
+    Paths are made absolute, as an index keeps them; with ``as_given``, a file keeps the
+    name it was given and a missing path is passed on, for its reader to report.
+    """
+    found: list[tuple[str, str]] = []
+    for given in paths:
+        path = Path(given)
+        if not path.exists():
+            if as_given:
+                found.append((str(given), ""))
+                continue
+            raise SimNetError(f"not found: {given}")
+        if views:
+            if is_design(path, views):
+                found.append((str(given) if as_given else str(path.resolve()), path.parent.name))
+                continue
+            if not path.is_dir():
+                if as_given:
+                    found.append((str(given), ""))
+                    continue
+                raise SimNetError(f"{given} is not a design folder or a folder of designs")
+            source = DesignSource(path, views)
+            designs = {str(Path(r.key).parent): r.label.split("\t")[0] for _, r in source._files}
+            found.extend(designs.items())
+        elif path.is_dir():
+            found.extend((r.key, r.label) for _, r in FolderSource(path)._files)
+        else:
+            found.append((str(given) if as_given else str(path.resolve()), ""))
+    return found
+
+
+def add_to_index(
+    index: Index, net: SimNet, paths: list[str | Path], progress: bool = False
+) -> AddReport:
+    """Embeds the images (or designs) under ``paths`` into ``index`` in place: new paths are
+    added, paths whose content changed are replaced, unchanged ones are left as they are,
+    unreadable ones are skipped and reported."""
+    report = AddReport()
+    todo: list[tuple[str, str, int, str]] = []
+    for path, label in expand_paths(paths, net.views):
+        try:
+            size, digest = file_facts(path)
+        except OSError as exc:
+            report.skipped.append((path, f"{path}: unreadable ({exc.strerror or exc})"))
+            continue
+        old = index.entry_for(path)
+        if old is not None and old.hash == digest:
+            report.unchanged += 1
+            continue
+        todo.append((path, label, size, digest))
+    for start in range(0, len(todo), ADD_CHUNK):
+        chunk, arrays, kept = todo[start : start + ADD_CHUNK], [], []
+        for path, label, size, digest in chunk:
+            try:
+                arrays.append(net.decode(path))
+                kept.append((path, label, size, digest))
+            except ImageError as exc:
+                report.skipped.append((path, str(exc)))
+        if not kept:
+            continue
+        vectors = net.embed_array(np.stack(arrays), net.config.eval.batch_size, progress=progress)
+        replaced = sum(p in index for p, *_ in kept)
+        report.replaced += replaced
+        report.added += len(kept) - replaced
+        paths_, labels, sizes, hashes = (list(c) for c in zip(*kept, strict=True))
+        index.add(vectors, paths_, labels, sizes, hashes)
+    return report
+
+
+def remove_from_index(index: Index, paths: list[str | Path]) -> tuple[int, list[str]]:
+    """Removes these paths (a folder: every indexed path under it). Returns the count
+    removed and the given paths that matched nothing."""
+    indexed = index.paths
+    targets, missing = [], []
+    for given in paths:
+        key = str(Path(given).resolve()) if "::" not in str(given) else str(given)
+        under = [p for p in indexed if p == key or p.startswith(key.rstrip("/") + "/")]
+        if not under and str(given) in index:
+            under = [str(given)]
+        if under:
+            targets.extend(under)
+        else:
+            missing.append(str(given))
+    return index.remove(targets), missing

@@ -1,5 +1,11 @@
-"""A searchable index of image embeddings: FAISS over vectors, with each image's path
-and label, saved atomically and tied to the model that made it."""
+"""A searchable index of image embeddings: FAISS over vectors, with each image's path,
+label, size and content hash, saved atomically and tied to the model that made it.
+
+Small indexes search exactly (``IndexFlatL2``); past :data:`AUTO_APPROXIMATE_ROWS` rows, or
+when asked, they search an HNSW graph. Images are added and removed in place: an exact
+index drops removed rows at once; a graph marks them deleted, leaves them out of every
+search, and is rebuilt only when a fifth of its rows are deleted.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,24 @@ import numpy as np
 from simnet.errors import SimNetError
 from simnet.storage import atomic_path
 
-FORMAT = 1
+FORMAT = 2
+KINDS = ("auto", "exact", "hnsw")
+AUTO_APPROXIMATE_ROWS = 100_000  # exact search of 100k 128-D vectors takes a few ms per query
+HNSW_NEIGHBOURS = 32
+HNSW_BUILD_DEPTH = 80
+HNSW_SEARCH_DEPTH = 64
+REBUILD_DELETED_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One indexed image (or design): its stable id, where it is, and what it held."""
+
+    id: int
+    path: str
+    label: str
+    size: int  # bytes of the file (-1 when unknown)
+    hash: str  # SHA-256 prefix of the file's bytes ("" when unknown)
 
 
 @dataclass(frozen=True)
@@ -24,71 +47,199 @@ class Match:
     path: str
     label: str
     distance: float  # L2 distance between embeddings
+    id: int = -1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "label": self.label, "distance": self.distance}
+        return {"id": self.id, "path": self.path, "label": self.label, "distance": self.distance}
 
 
 class Index:
-    """Exact L2 search over embeddings.
+    """Nearest-neighbour search over embeddings, with the facts of each row.
 
     Args:
         vectors: ``(N, D)`` float32 embeddings.
-        paths: the image of each row.
+        paths: the image of each row (unique).
         labels: the label of each row ("" when unknown).
         model: what the embeddings were made with: ``id`` (weights digest), ``dim``,
             ``preprocessing`` and ``path``; checked against a model on load.
+        sizes, hashes: each file's byte size and content hash (unknown when omitted).
+        kind: ``exact``, ``hnsw``, or ``auto`` (exact up to :data:`AUTO_APPROXIMATE_ROWS`).
     """
 
     def __init__(
-        self, vectors: np.ndarray, paths: list[str], labels: list[str], model: dict[str, Any]
+        self,
+        vectors: np.ndarray,
+        paths: list[str],
+        labels: list[str],
+        model: dict[str, Any],
+        sizes: list[int] | np.ndarray | None = None,
+        hashes: list[str] | None = None,
+        kind: str = "auto",
+        ids: np.ndarray | None = None,
+        alive: np.ndarray | None = None,
+        graph: Any = None,
     ):
+        if kind not in KINDS:
+            raise SimNetError(f"unknown index kind {kind!r} (choose from {', '.join(KINDS)})")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or len(vectors) != len(paths) or len(paths) != len(labels):
-            raise ValueError("vectors, paths and labels must describe the same rows")
-        self.vectors, self.paths, self.labels, self.model = (
-            vectors,
-            list(paths),
-            list(labels),
-            model,
-        )
-        self._faiss = faiss.IndexFlatL2(vectors.shape[1])
-        self._faiss.add(vectors)
+        n = len(paths)
+        sizes = np.full(n, -1, np.int64) if sizes is None else np.asarray(sizes, np.int64)
+        hashes = [""] * n if hashes is None else list(hashes)
+        if vectors.ndim != 2 or not (len(vectors) == n == len(labels) == len(sizes) == len(hashes)):
+            raise ValueError("vectors, paths, labels, sizes and hashes must describe the same rows")
+        self.model, self.requested_kind = model, kind
+        self._vectors, self._paths, self._labels = vectors, list(paths), list(labels)
+        self._sizes, self._hashes = sizes, hashes
+        self._ids = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, np.int64)
+        self._alive = np.ones(n, bool) if alive is None else np.asarray(alive, bool).copy()
+        self._next_id = int(self._ids.max()) + 1 if n else 0
+        self._reindex()
+        if len(self._row_of_path) != int(self._alive.sum()):
+            raise ValueError("an index holds each path once")
+        self.kind = self._resolve_kind(int(self._alive.sum()))
+        if graph is not None and graph.ntotal == n and self.kind == "hnsw":
+            self._faiss = graph
+        else:
+            self._rebuild()
 
+    # -- facts ---------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self._row_of_path)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._row_of_path
 
     @property
     def dim(self) -> int:
-        return self.vectors.shape[1]
+        return self._vectors.shape[1]
 
-    @classmethod
-    def build(
-        cls, model: Any, data: str | Path, split: str = "all", model_path: str | Path | None = None
-    ) -> Index:
-        """Embeds every image of ``data`` with a :class:`~simnet.inference.SimNet` model."""
-        from simnet.index.build import build_index
+    @property
+    def vectors(self) -> np.ndarray:
+        return self._vectors[self._alive]
 
-        return build_index(model, data, split, model_path)
+    @property
+    def paths(self) -> list[str]:
+        return [p for p, a in zip(self._paths, self._alive, strict=True) if a]
 
+    @property
+    def labels(self) -> list[str]:
+        return [x for x, a in zip(self._labels, self._alive, strict=True) if a]
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._ids[self._alive]
+
+    def entry(self, image_id: int) -> Entry | None:
+        """The image with this id, or None when the index holds none."""
+        row = self._row_of_id.get(image_id)
+        return None if row is None else self._entry(row)
+
+    def entry_for(self, path: str) -> Entry | None:
+        row = self._row_of_path.get(path)
+        return None if row is None else self._entry(row)
+
+    def _entry(self, row: int) -> Entry:
+        return Entry(
+            int(self._ids[row]),
+            self._paths[row],
+            self._labels[row],
+            int(self._sizes[row]),
+            self._hashes[row],
+        )
+
+    # -- search --------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int = 10) -> list[list[Match]]:
         """The ``k`` nearest images to each of ``(Q, D)`` queries, nearest first."""
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise SimNetError(
                 f"query embeddings have size {queries.shape[-1]}, index has {self.dim}"
             )
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = min(k, len(self))
-        d2, idx = self._faiss.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        if k < 1:
+            return [[] for _ in queries]
+        if self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+            params.efSearch = max(HNSW_SEARCH_DEPTH, 2 * k)
+            bitmap = None
+            if not self._alive.all():
+                bitmap = np.packbits(self._alive, bitorder="little")
+                params.sel = faiss.IDSelectorBitmap(len(self._alive), faiss.swig_ptr(bitmap))
+            d2, rows = self._faiss.search(queries, k, params=params)
+            del bitmap  # kept alive until FAISS is done with it
+        else:
+            d2, rows = self._faiss.search(queries, k)
         distances = np.sqrt(np.maximum(d2, 0.0))
         return [
             [
-                Match(self.paths[j], self.labels[j], float(d))
-                for d, j in zip(row_d, row_i, strict=True)
-                if j >= 0
+                Match(self._paths[r], self._labels[r], float(d), int(self._ids[r]))
+                for d, r in zip(row_d, row_r, strict=True)
+                if r >= 0
             ]
-            for row_d, row_i in zip(distances, idx, strict=True)
+            for row_d, row_r in zip(distances, rows, strict=True)
         ]
 
+    # -- updates -------------------------------------------------------------------------
+    def add(
+        self,
+        vectors: np.ndarray,
+        paths: list[str],
+        labels: list[str],
+        sizes: list[int] | None = None,
+        hashes: list[str] | None = None,
+    ) -> list[int]:
+        """Adds rows without rebuilding; a path already indexed is replaced. Returns the
+        new rows' ids."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(vectors) != len(paths):
+            raise SimNetError(f"vectors to add must be (N, {self.dim}) with one path each")
+        if len(set(paths)) != len(paths):
+            raise SimNetError("the same path is added twice")
+        self.remove([p for p in paths if p in self._row_of_path], rebuild=False)
+        n = len(paths)
+        ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        self._next_id += n
+        start = len(self._paths)
+        self._vectors = np.concatenate([self._vectors, vectors])
+        self._paths += list(paths)
+        self._labels += list(labels)
+        self._sizes = np.concatenate([self._sizes, np.asarray(sizes or [-1] * n, np.int64)])
+        self._hashes += list(hashes or [""] * n)
+        self._ids = np.concatenate([self._ids, ids])
+        self._alive = np.concatenate([self._alive, np.ones(n, bool)])
+        for offset, (path, image_id) in enumerate(zip(paths, ids, strict=True)):
+            self._row_of_path[path] = start + offset
+            self._row_of_id[int(image_id)] = start + offset
+        if self._resolve_kind(len(self)) != self.kind:
+            self.kind = self._resolve_kind(len(self))
+            self._rebuild()  # grew past the exact-search size
+        else:
+            self._faiss.add(vectors)
+        return ids.tolist()
+
+    def remove(self, paths: list[str], rebuild: bool = True) -> int:
+        """Removes the rows of these paths (paths not indexed are ignored); returns how
+        many were removed."""
+        rows = sorted({self._row_of_path[p] for p in paths if p in self._row_of_path})
+        if not rows:
+            return 0
+        if self.kind == "exact":
+            self._faiss.remove_ids(np.asarray(rows, dtype=np.int64))
+            keep = np.ones(len(self._paths), bool)
+            keep[rows] = False
+            self._take(keep)
+            self._reindex()
+        else:
+            self._alive[rows] = False
+            for row in rows:
+                del self._row_of_path[self._paths[row]]
+                del self._row_of_id[int(self._ids[row])]
+            deleted = 1.0 - len(self) / max(1, len(self._paths))
+            if rebuild and deleted > REBUILD_DELETED_FRACTION:
+                self._rebuild()
+        return len(rows)
+
+    # -- persistence ---------------------------------------------------------------------
     def check_model(self, model_id: str, dim: int, preprocessing: dict[str, Any]) -> None:
         """Raises :class:`SimNetError` unless the index was built by this model."""
         if dim != self.dim:
@@ -104,12 +255,29 @@ class Index:
             )
 
     def save(self, path: str | Path) -> None:
-        """Writes the index as one zip file (no pickles), atomically."""
-        meta = {"format": FORMAT, "paths": self.paths, "labels": self.labels, "model": self.model}
+        """Writes the index as one zip file (arrays and JSON, no pickles), atomically: a
+        reader sees the old index or the new one, never a mix."""
+        meta = {
+            "format": FORMAT,
+            "kind": self.requested_kind,
+            "paths": self._paths,
+            "labels": self._labels,
+            "hashes": self._hashes,
+            "model": self.model,
+        }
+        arrays = {
+            "vectors": self._vectors,
+            "ids": self._ids,
+            "alive": self._alive,
+            "sizes": self._sizes,
+        }
+        if self.kind == "hnsw":
+            arrays["graph"] = faiss.serialize_index(self._faiss)
         with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
-            buffer = io.BytesIO()
-            np.save(buffer, self.vectors, allow_pickle=False)
-            archive.writestr("vectors.npy", buffer.getvalue())
+            for name, array in arrays.items():
+                buffer = io.BytesIO()
+                np.save(buffer, array, allow_pickle=False)
+                archive.writestr(f"{name}.npy", buffer.getvalue())
             archive.writestr("meta.json", json.dumps(meta))
 
     @classmethod
@@ -120,9 +288,61 @@ class Index:
         try:
             with zipfile.ZipFile(path) as archive:
                 meta = json.loads(archive.read("meta.json"))
-                vectors = np.load(io.BytesIO(archive.read("vectors.npy")), allow_pickle=False)
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+                names = set(archive.namelist())
+                arrays = {
+                    name[:-4]: np.load(io.BytesIO(archive.read(name)), allow_pickle=False)
+                    for name in names
+                    if name.endswith(".npy")
+                }
+            if meta.get("format") not in (1, FORMAT):
+                raise SimNetError(
+                    f"{path} has index format {meta.get('format')}, expected {FORMAT}"
+                )
+            graph = faiss.deserialize_index(arrays["graph"]) if "graph" in arrays else None
+            return cls(
+                arrays["vectors"],
+                meta["paths"],
+                meta["labels"],
+                meta["model"],
+                sizes=arrays.get("sizes"),
+                hashes=meta.get("hashes"),
+                kind=meta.get("kind", "auto"),
+                ids=arrays.get("ids"),
+                alive=arrays.get("alive"),
+                graph=graph,
+            )
+        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
             raise SimNetError(f"{path} is not a simnet index ({exc})") from None
-        if meta.get("format") != FORMAT:
-            raise SimNetError(f"{path} has index format {meta.get('format')}, expected {FORMAT}")
-        return cls(vectors, meta["paths"], meta["labels"], meta["model"])
+
+    # -- internals -----------------------------------------------------------------------
+    def _resolve_kind(self, rows: int) -> str:
+        if self.requested_kind != "auto":
+            return self.requested_kind
+        return "hnsw" if rows > AUTO_APPROXIMATE_ROWS else "exact"
+
+    def _reindex(self) -> None:
+        alive = np.flatnonzero(self._alive)
+        self._row_of_path = {self._paths[r]: int(r) for r in alive}
+        self._row_of_id = {int(self._ids[r]): int(r) for r in alive}
+
+    def _take(self, keep: np.ndarray) -> None:
+        rows = np.flatnonzero(keep)
+        self._vectors = np.ascontiguousarray(self._vectors[rows])
+        self._paths = [self._paths[r] for r in rows]
+        self._labels = [self._labels[r] for r in rows]
+        self._hashes = [self._hashes[r] for r in rows]
+        self._sizes, self._ids, self._alive = self._sizes[rows], self._ids[rows], self._alive[rows]
+
+    def _rebuild(self) -> None:
+        """Drops deleted rows and builds the FAISS structure afresh."""
+        if not self._alive.all():
+            self._take(self._alive)
+            self._reindex()
+        if self.kind == "hnsw":
+            graph = faiss.IndexHNSWFlat(self.dim, HNSW_NEIGHBOURS)
+            graph.hnsw.efConstruction = HNSW_BUILD_DEPTH
+            self._faiss = graph
+        else:
+            self._faiss = faiss.IndexFlatL2(self.dim)
+        if len(self._vectors):
+            self._faiss.add(self._vectors)
