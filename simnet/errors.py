@@ -11,3 +11,11 @@ class SimNetError(Exception):
 
 class ImageError(SimNetError):
     """An image file that cannot be read or decoded."""
+
+
+class NotAnImage(ImageError):
+    """Bytes that no image format recognises."""
+
+
+class ImageTooLarge(ImageError):
+    """An image with more pixels than allowed (a decompression bomb, perhaps)."""

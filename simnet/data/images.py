@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from simnet.errors import ImageError
+from simnet.errors import ImageError, ImageTooLarge, NotAnImage
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 MAX_PIXELS = 64_000_000  # larger images are refused as decompression bombs
@@ -38,11 +38,13 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def decode_image(data: bytes | str | Path, size: int) -> np.ndarray:
+def decode_image(data: bytes | str | Path, size: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decodes image bytes (or a file path) to a ``(size, size, 3)`` uint8 RGB array.
 
     Raises:
-        ImageError: the data is not a readable image, or too large to decode safely.
+        NotAnImage: no image format recognises the data.
+        ImageTooLarge: more than ``max_pixels`` pixels (checked before decoding).
+        ImageError: any other reason the image cannot be read.
     """
     name = str(data) if isinstance(data, str | Path) else "image data"
     try:
@@ -50,9 +52,16 @@ def decode_image(data: bytes | str | Path, size: int) -> np.ndarray:
             data = Path(data).read_bytes()
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as opened:
-                if opened.width * opened.height > MAX_PIXELS:
-                    raise ImageError(f"{name}: {opened.width}x{opened.height} pixels is too large")
+            try:
+                opened = Image.open(io.BytesIO(data))
+            except Image.UnidentifiedImageError:
+                raise NotAnImage(f"{name}: not an image (no image format recognises it)") from None
+            with opened:
+                if opened.width * opened.height > max_pixels:
+                    raise ImageTooLarge(
+                        f"{name}: {opened.width}x{opened.height} pixels is more than "
+                        f"the {max_pixels:,} allowed"
+                    )
                 opened.seek(0)  # first frame of animations
                 image = _to_rgb(ImageOps.exif_transpose(opened))
                 if image.size != (size, size):
@@ -60,12 +69,8 @@ def decode_image(data: bytes | str | Path, size: int) -> np.ndarray:
                 return np.asarray(image, dtype=np.uint8).copy()
     except ImageError:
         raise
-    except (
-        OSError,
-        ValueError,
-        SyntaxError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge(f"{name}: too many pixels ({exc})") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ImageError(f"{name}: not a readable image ({reason})") from None
