@@ -163,6 +163,22 @@ def retrieval_grid(
     return fig
 
 
+def duplicate_group(images: Sequence[Any], names: Sequence[str], distances: Sequence[float]) -> Any:
+    """One group of near-duplicates in a row, each titled with its file name and its
+    distance to the first image."""
+    plt = pyplot()
+    n = len(images)
+    fig, axes = plt.subplots(1, n, figsize=(1.6 * n, 2.0), squeeze=False)
+    for ax, image, name, d in zip(axes[0], images, names, distances, strict=True):
+        ax.imshow(image)
+        ax.set_title(f"{name[-18:]}\nd = {d:.3f}", fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{n} near-duplicates (d: distance to the first)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def to_png_bytes(fig: Any, dpi: int = 100) -> bytes:
     """The figure as PNG bytes (for pages that embed their pictures), then closed."""
     import io
