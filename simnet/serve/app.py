@@ -1,0 +1,315 @@
+"""The web service: search an index by uploaded image, compare two images, see the matches.
+
+``create_app(index_file)`` builds a FastAPI app; ``simnet serve`` runs it with uvicorn.
+Uploads are limited in bytes (413), pixels (413) and type (415); an upload that is an
+image but cannot be decoded, or a missing field, is a 422. Images are served only by the
+id the index gave them, never by a path from the request.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tarfile
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from PIL import Image
+from starlette.datastructures import UploadFile
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from simnet.data.images import is_image_name
+from simnet.errors import ImageError, ImageTooLarge, NotAnImage, SimNetError
+from simnet.index import Index
+from simnet.inference import SimNet
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "WEBP": "image/webp",
+}
+MAX_K = 100
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may carry."""
+
+    max_bytes: int = 10 * 1024 * 1024  # the whole request body
+    max_pixels: int = 40_000_000  # per image, read from its header before decoding
+    max_archive_bytes: int = 512 * 1024 * 1024  # archive members held to serve them
+
+
+class Service:
+    """The model and the index behind the app. The index file is watched: when it is
+    replaced (``simnet index --add`` writes atomically), the next request loads the new
+    one, and each request searches one whole index, old or new, never a mix."""
+
+    def __init__(self, index_file: str | Path, model: str | Path | None = None):
+        self.index_file = Path(index_file)
+        index = Index.load(self.index_file)
+        model_path = model or index.model.get("path")
+        if not model_path:
+            raise SimNetError("the index does not name its model: pass --model RUN")
+        self.net = SimNet.load(model_path)
+        index.check_model(self.net.model_id, self.net.dim, self.net.preprocessing)
+        self._index, self._stamp = index, self._file_stamp()
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+        self._archives: dict[str, dict[str, bytes]] = {}
+
+    def _file_stamp(self) -> tuple[int, int]:
+        st = self.index_file.stat()
+        return st.st_mtime_ns, st.st_ino
+
+    @property
+    def index(self) -> Index:
+        """The current index (reloaded at most once a second when its file changed)."""
+        now = time.monotonic()
+        if now - self._checked < 1.0:
+            return self._index
+        with self._lock:
+            self._checked = now
+            try:
+                stamp = self._file_stamp()
+                if stamp != self._stamp:
+                    index = Index.load(self.index_file)
+                    index.check_model(self.net.model_id, self.net.dim, self.net.preprocessing)
+                    self._index, self._stamp = index, stamp
+                    log.info("reloaded %s: %d images", self.index_file, len(index))
+            except (OSError, SimNetError) as exc:
+                log.warning("kept the loaded index: %s", exc)
+        return self._index
+
+    def read_image(self, key: str, limits: Limits) -> bytes:
+        """The bytes of an indexed image: its file, or its member of an archive."""
+        if "::" in key:
+            archive, member = key.split("::", 1)
+            if archive not in self._archives:
+                self._archives[archive] = self._load_archive(archive, limits)
+            if member not in self._archives[archive]:
+                raise FileNotFoundError(key)
+            return self._archives[archive][member]
+        path = Path(key)
+        if path.is_dir() and self.net.views:  # a design: show its first view
+            path = path / f"{self.net.views[0]}.png"
+        return path.read_bytes()
+
+    def _load_archive(self, archive: str, limits: Limits) -> dict[str, bytes]:
+        """The indexed members of an archive, read in one pass (archives have no index)."""
+        wanted = {p.split("::", 1)[1] for p in self.index.paths if p.startswith(archive + "::")}
+        found, total = {}, 0
+        with self._lock, tarfile.open(archive, mode="r|*") as tar:
+            for member in tar:
+                if member.name in wanted and (handle := tar.extractfile(member)):
+                    data = handle.read()
+                    total += len(data)
+                    if total > limits.max_archive_bytes:
+                        log.warning("%s is too large to serve its images from memory", archive)
+                        break
+                    found[member.name] = data
+        return found
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` is answered 413 before any of
+    it reaches the app (by its Content-Length, or by counting a chunked body)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = JSONResponse(
+            {"detail": f"request body is larger than {self.max_bytes:,} bytes"}, 413
+        )
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"").decode() or "0"
+        if not length.isdigit() or int(length) > self.max_bytes:
+            await too_large(scope, receive, send)
+            return
+        chunks, total = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            total += len(chunks[-1])
+            if total > self.max_bytes:
+                await too_large(scope, receive, send)
+                return
+            if not message.get("more_body"):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _field_names(views: tuple[str, ...], prefix: str) -> list[str]:
+    if not views:
+        return [prefix]
+    return [f"{prefix}.{v}" if prefix else v for v in views]
+
+
+async def _read_upload(form: Any, name: str, limits: Limits) -> tuple[str, bytes]:
+    upload = form.get(name)
+    if not isinstance(upload, UploadFile):
+        raise HTTPException(422, f"missing image file field {name!r}")
+    declared = (upload.content_type or "").split(";")[0].strip().lower()
+    if declared and not (declared.startswith("image/") or declared == "application/octet-stream"):
+        raise HTTPException(415, f"{name}: {declared} is not an image type")
+    data = await upload.read()
+    if not data:
+        raise HTTPException(422, f"{name}: empty file")
+    return upload.filename or name, data
+
+
+def _decode(net: SimNet, data: bytes, name: str, limits: Limits) -> np.ndarray:
+    from simnet.data.images import decode_image
+
+    try:
+        return decode_image(data, net.config.data.image_size, max_pixels=limits.max_pixels)
+    except ImageTooLarge as exc:
+        raise HTTPException(413, f"{name}: {exc}") from None
+    except NotAnImage:
+        raise HTTPException(415, f"{name}: not an image") from None
+    except ImageError as exc:
+        raise HTTPException(422, f"{name}: {str(exc).removeprefix('image data: ')}") from None
+
+
+def _parse_k(raw: Any) -> int:
+    try:
+        k = int(raw)
+    except (TypeError, ValueError):
+        raise HTTPException(422, f"k must be a whole number from 1 to {MAX_K}") from None
+    if not 1 <= k <= MAX_K:
+        raise HTTPException(422, f"k must be a whole number from 1 to {MAX_K}")
+    return k
+
+
+def create_app(
+    index_file: str | Path, model: str | Path | None = None, limits: Limits | None = None
+) -> FastAPI:
+    """The service over one index file (its model from the index unless ``model`` is given)."""
+    limits = limits or Limits()
+    service = Service(index_file, model)
+    net = service.net
+    views = net.views
+    infer = threading.Lock()  # one forward pass at a time: each already uses every core
+    app = FastAPI(
+        title="simnet",
+        summary="Search a repository of images by similarity.",
+        version="1",
+    )
+    app.state.service = service
+    app.add_middleware(BodyLimit, max_bytes=limits.max_bytes)
+
+    async def read_item(form: Any, prefix: str) -> tuple[str, np.ndarray]:
+        """One query item: an image, or a design (one image per view)."""
+        arrays, names = [], []
+        for field in _field_names(views, prefix):
+            name, data = await _read_upload(form, field, limits)
+            arrays.append(_decode(net, data, name, limits))
+            names.append(name)
+        return names[0] if not views else "+".join(names), np.stack(arrays) if views else arrays[0]
+
+    def embed(items: list[np.ndarray]) -> np.ndarray:
+        with infer:
+            return net.embed_array(np.stack(items))
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        return resources.files("simnet.serve").joinpath("page.html").read_text()
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        """The service is up: the index's size and the model it answers with."""
+        index = service.index
+        return {
+            "status": "ok",
+            "images": len(index),
+            "index": index.kind,
+            "dim": index.dim,
+            "model": net.model_id,
+            "views": list(views),
+            "max_bytes": limits.max_bytes,
+        }
+
+    @app.post("/search")
+    async def search(request: Request) -> dict[str, Any]:
+        """Multipart upload: ``image`` (a multi-view model: one field per view, e.g.
+        ``top``, ``front``, ``side``) and optionally ``k`` (default 10) -> the k nearest
+        indexed images, nearest first, each with the URL of its picture."""
+        form = await request.form()
+        k = _parse_k(form.get("k", request.query_params.get("k", 10)))
+        name, item = await read_item(form, "" if views else "image")
+        index = service.index
+        vector = await _run(embed, [item])
+        matches = index.search(vector, k)[0]
+        return {
+            "query": name,
+            "matches": [{**m.to_dict(), "url": f"/images/{m.id}"} for m in matches],
+        }
+
+    @app.post("/compare")
+    async def compare(request: Request) -> dict[str, Any]:
+        """Multipart upload: ``a`` and ``b`` (a multi-view model: ``a.top``, ``b.top``, ...)
+        -> their embedding distance and cosine similarity."""
+        form = await request.form()
+        _, a = await read_item(form, "a")
+        _, b = await read_item(form, "b")
+        vectors = await _run(embed, [a, b])
+        distance = float(np.linalg.norm(vectors[0] - vectors[1]))
+        return {"distance": distance, "similarity": 1.0 - distance**2 / 2.0}
+
+    @app.get("/images/{image_id}")
+    def image(image_id: int) -> Response:
+        """The picture of an indexed image, by the id a search gave. Nothing else is served."""
+        entry = service.index.entry(image_id)
+        if entry is None:
+            raise HTTPException(404, f"no image {image_id} in the index")
+        try:
+            data = service.read_image(entry.path, limits)
+        except OSError:
+            raise HTTPException(404, f"image {image_id} is no longer readable") from None
+        media = _media_type(data)
+        if media is None or not (is_image_name(entry.path) or views):
+            raise HTTPException(404, f"image {image_id} is not an image file")
+        return Response(data, media_type=media, headers={"Cache-Control": "max-age=3600"})
+
+    return app
+
+
+async def _run(fn: Any, *args: Any) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)
+
+
+def _media_type(data: bytes) -> str | None:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return MEDIA_TYPES.get(img.format or "")
+    except (OSError, ValueError):
+        return None

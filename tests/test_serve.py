@@ -1,0 +1,156 @@
+"""The web service: every endpoint, its error codes, and that nothing outside the index
+can be read through it."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from simnet.index import Index, build_index
+from simnet.inference import SimNet
+from simnet.serve import Limits, create_app
+
+SECRET = "top-secret-contents-never-served"
+
+
+@pytest.fixture(scope="module")
+def served(tiny_run, tmp_path_factory) -> tuple[TestClient, Path, Path]:
+    data, run = tiny_run
+    folder = tmp_path_factory.mktemp("serve")
+    (folder / "secret.txt").write_text(SECRET)
+    (data.parent / "secret.png").write_text(SECRET)  # beside the data, never indexed
+    index_file = folder / "shapes.index"
+    build_index(SimNet.load(run), data, model_path=run).save(index_file)
+    app = create_app(index_file, limits=Limits(max_bytes=200_000, max_pixels=1_000_000))
+    return TestClient(app), index_file, data
+
+
+def png(size: tuple[int, int] = (32, 32), colour=(200, 30, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def upload(path: Path) -> dict:
+    return {"image": (path.name, path.read_bytes(), "image/png")}
+
+
+def test_health_and_page(served) -> None:
+    client, _, _ = served
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["images"] == 60 and health["index"] == "exact"
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert 'type = "file"' in page.text and "/search" in page.text
+
+
+def test_search_finds_the_uploaded_image_first(served) -> None:
+    client, _, data = served
+    query = data / "stripes" / "003.png"
+    response = client.post("/search", files=upload(query), data={"k": "5"})
+    assert response.status_code == 200, response.text
+    matches = response.json()["matches"]
+    assert len(matches) == 5
+    assert matches[0]["path"] == str(query.resolve()) and matches[0]["distance"] < 1e-3
+    assert [m["distance"] for m in matches] == sorted(m["distance"] for m in matches)
+    picture = client.get(matches[0]["url"])
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    assert picture.content == query.read_bytes()
+
+
+def test_compare_gives_distance_and_similarity(served) -> None:
+    client, _, data = served
+    a, b = data / "circle" / "001.png", data / "cross" / "002.png"
+    same = client.post(
+        "/compare", files={"a": (a.name, a.read_bytes()), "b": (a.name, a.read_bytes())}
+    )
+    assert same.status_code == 200, same.text
+    assert same.json()["distance"] < 1e-3 and same.json()["similarity"] == pytest.approx(
+        1, abs=1e-4
+    )
+    other = client.post(
+        "/compare", files={"a": (a.name, a.read_bytes()), "b": (b.name, b.read_bytes())}
+    )
+    net = client.app.state.service.net
+    expected = float(np.linalg.norm(np.subtract(*net.embed([a, b]))))
+    assert other.json()["distance"] == pytest.approx(expected, abs=1e-4)
+    assert other.json()["similarity"] == pytest.approx(1 - expected**2 / 2, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("files", "data", "status", "fragment"),
+    [
+        ({"image": ("a.txt", b"hello", "text/plain")}, {}, 415, "not an image type"),
+        ({"image": ("a.png", b"hello, not a png", "image/png")}, {}, 415, "not an image"),
+        ({"image": ("a.png", png()[:60], "image/png")}, {}, 422, "a.png"),
+        ({"image": ("big.png", png((2000, 1000)), "image/png")}, {}, 413, "pixels"),
+        ({"image": ("a.png", png(), "image/png")}, {"k": "0"}, 422, "k must be"),
+        ({"image": ("a.png", png(), "image/png")}, {"k": "ten"}, 422, "k must be"),
+        ({"photo": ("a.png", png(), "image/png")}, {}, 422, "missing image"),
+        ({"image": ("a.png", b"", "image/png")}, {}, 422, "empty"),
+    ],
+)
+def test_bad_uploads_get_4xx_with_a_reason(served, files, data, status, fragment) -> None:
+    client, _, _ = served
+    response = client.post("/search", files=files, data=data)
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["detail"]
+
+
+def test_bodies_over_the_limit_are_refused_before_reading(served) -> None:
+    client, _, _ = served
+    noise = np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "PNG")  # about 270 KB: over the 200 KB limit
+    response = client.post("/search", files={"image": ("n.png", buffer.getvalue(), "image/png")})
+    assert response.status_code == 413
+    chunked = client.post(
+        "/compare",
+        content=iter([b"x" * 100_000] * 3),
+        headers={"content-type": "multipart/form-data; boundary=b"},
+    )  # no Content-Length: counted as it arrives
+    assert chunked.status_code == 413
+
+
+def test_only_indexed_images_can_be_read(served) -> None:
+    client, index_file, data = served
+    index = Index.load(index_file)
+    assert client.get(f"/images/{max(index.ids) + 1}").status_code == 404
+    assert client.get("/images/-1").status_code == 404
+    attempts = [
+        "/images/..%2Fsecret.txt",
+        "/images/../secret.txt",
+        "/images/%2e%2e/%2e%2e/secret.png",
+        f"/images/{data.parent / 'secret.png'}",
+        "/images/1?path=../secret.txt",
+        "/secret.txt",
+        "/static/../secret.txt",
+        "/images/1.0",
+    ]
+    for url in attempts:
+        response = client.get(url)
+        assert SECRET not in response.text, url
+        assert (
+            response.status_code in (404, 422)
+            or response.content == Path(index.entry(1).path).read_bytes()
+        ), url
+
+
+def test_an_index_replaced_on_disk_is_picked_up(served) -> None:
+    client, index_file, data = served
+    index = Index.load(index_file)
+    gone = str((data / "circle" / "000.png").resolve())
+    old_id = index.entry_for(gone).id
+    index.remove([gone])
+    index.save(index_file)
+    time.sleep(1.1)  # the file is looked at once a second at most
+    assert client.get("/health").json()["images"] == 59
+    assert client.get(f"/images/{old_id}").status_code == 404
+    response = client.post("/search", files=upload(data / "circle" / "000.png"), data={"k": "59"})
+    assert gone not in [m["path"] for m in response.json()["matches"]]
