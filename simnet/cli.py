@@ -11,8 +11,14 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from simnet.errors import SimNetError
+
+if TYPE_CHECKING:
+    from simnet.dedup import Duplicates
+    from simnet.index import Index
+    from simnet.inference import SimNet
 
 log = logging.getLogger("simnet")
 
@@ -25,6 +31,9 @@ EXAMPLES = """examples:
   simnet evaluate runs/cifar                          nearest-neighbour accuracy and more
   simnet index --model runs/cifar --split train --out runs/cifar/train.index
   simnet search --index runs/cifar/train.index query.jpg
+  simnet index --out runs/cifar/train.index --add new-images/   add (or --remove) in place
+  simnet dedup photos/ --model runs/cifar --pictures dups/     near-duplicate groups
+  simnet serve --index runs/cifar/train.index                  web page and API on :8000
   simnet report runs/cifar                            one HTML page: metrics and figures
   simnet tune --trials 20 --epochs 4                  5-fold cross-validated search
   simnet experiment table2 --epochs 4                  the paper's Table 2 on CIFAR-10
@@ -132,13 +141,19 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 def _add_index(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "index",
-        help="embed a folder or archive of images (or a design library) into a search index",
-        description="Embed every image of a folder, archive or CSV (for a multi-view "
-        "model: every design of a design library) with a "
-        "trained model and save an exact FAISS index with the "
-        "image paths and labels.",
+        help="embed images (or a design library) into a search index; add or remove images",
+        description="Build: embed every image of a folder, archive or CSV (for a multi-view "
+        "model: every design of a design library) and save a FAISS index with each image's "
+        "path, label, size and content hash. Update: --add and --remove change an existing "
+        "index in place (new and changed files are embedded, unchanged ones skipped) and "
+        "save it atomically.",
     )
-    p.add_argument("--model", metavar="RUN", required=True, help="run folder of a trained model")
+    p.add_argument(
+        "--model",
+        metavar="RUN",
+        help="run folder of a trained model (required to build; an update uses the "
+        "index's model unless given)",
+    )
     p.add_argument(
         "--data",
         metavar="PATH",
@@ -150,8 +165,27 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
         default="all",
         help="index only one split of the data (default: all)",
     )
-    p.add_argument("--out", metavar="FILE", required=True, help="index file to write")
-    p.add_argument("--quiet", action="store_true", help="no info messages")
+    p.add_argument(
+        "--kind",
+        choices=["auto", "exact", "hnsw"],
+        default="auto",
+        help="exact search, an HNSW graph (approximate, for large sets), or auto: exact "
+        "up to 100,000 images (default: auto)",
+    )
+    p.add_argument("--out", metavar="FILE", required=True, help="index file to write or update")
+    p.add_argument(
+        "--add",
+        nargs="+",
+        metavar="PATH",
+        help="add image files or folders (designs, for a multi-view model) to the index FILE",
+    )
+    p.add_argument(
+        "--remove",
+        nargs="+",
+        metavar="PATH",
+        help="remove these indexed paths (a folder: everything under it) from the index FILE",
+    )
+    p.add_argument("--quiet", action="store_true", help="no info messages or progress bar")
 
 
 def _add_search(sub: argparse._SubParsersAction) -> None:
@@ -165,7 +199,7 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
         "queries",
         nargs="+",
         metavar="IMAGE",
-        help="query image file(s); design folder(s) for a multi-view model",
+        help="query image file(s) or folder(s) of them; design folder(s) for a multi-view model",
     )
     p.add_argument("--index", metavar="FILE", required=True, help="index file from simnet index")
     p.add_argument(
@@ -242,6 +276,62 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no info messages")
 
 
+def _add_dedup(sub: argparse._SubParsersAction) -> None:
+    from simnet.dedup import DEFAULT_THRESHOLD
+
+    p = sub.add_parser(
+        "dedup",
+        help="find groups of near-duplicate images in a folder",
+        description="Embed every image under the folder(s) and group those whose "
+        "embeddings lie closer than the threshold (connected components of the close "
+        "pairs). Prints the groups, or JSON; --pictures writes one picture per group.",
+    )
+    p.add_argument("folders", nargs="+", metavar="FOLDER", help="folder(s) or file(s) of images")
+    p.add_argument("--model", metavar="RUN", required=True, help="run folder of a trained model")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        metavar="D",
+        help=f"largest embedding distance of a near-duplicate (default: {DEFAULT_THRESHOLD})",
+    )
+    p.add_argument("--pictures", metavar="DIR", help="write group-NNN.png for each group here")
+    p.add_argument("--json", action="store_true", help="print the groups as one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no info messages")
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="web service and page: search the index by uploaded image",
+        description="Serve an index over HTTP (FastAPI + uvicorn): POST /search, "
+        "POST /compare, GET /images/{id}, GET /health, the API's schema at /docs, and at / "
+        "a page where you drop an image and see its matches. The index file is reloaded "
+        "when it changes on disk.",
+    )
+    p.add_argument("--index", metavar="FILE", required=True, help="index file from simnet index")
+    p.add_argument("--model", metavar="RUN", help="run folder of the model (default: the index's)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=10.0,
+        metavar="MB",
+        help="largest request body; larger ones get 413 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=40_000_000,
+        metavar="N",
+        help="largest image, in pixels; larger ones get 413 (default: %(default)s)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no info messages or access log")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="simnet",
@@ -254,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"simnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     adders = (_add_train, _add_evaluate, _add_index, _add_search, _add_compare, _add_generate)
-    for add in (*adders, _add_report, _add_tune, _add_experiment):
+    for add in (*adders, _add_dedup, _add_serve, _add_report, _add_tune, _add_experiment):
         add(sub)
     return parser
 
@@ -293,31 +383,78 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    if args.add or args.remove:
+        return _update_index(args)
     from simnet.data.defaults import resolve_data
     from simnet.index import build_index
     from simnet.inference import SimNet
 
+    if not args.model:
+        raise SimNetError("building an index needs --model RUN (or --add/--remove to update one)")
     net = SimNet.load(args.model)
     data = args.data or resolve_data(net.config.data.source, net.config.data.cache_dir)
-    index = build_index(net, data, args.split, model_path=args.model)
+    index = build_index(
+        net, data, args.split, model_path=args.model, kind=args.kind, progress=not args.quiet
+    )
     index.save(args.out)
-    print(f"indexed {len(index)} {'designs' if net.views else 'images'} into {args.out}")
+    print(
+        f"indexed {len(index)} {'designs' if net.views else 'images'} into {args.out} "
+        f"({index.kind} search)"
+    )
     return 0
 
 
-def cmd_search(args: argparse.Namespace) -> int:
-    from simnet.index import Index
+def _update_index(args: argparse.Namespace) -> int:
+    from simnet.index import Index, add_to_index, remove_from_index
     from simnet.inference import SimNet
 
-    if args.k < 1:
-        raise SimNetError("-k must be at least 1")
-    index = Index.load(args.index)
-    model_path = args.model or index.model.get("path")
+    index = Index.load(args.out)
+    removed, missing = remove_from_index(index, args.remove or [])
+    for path in missing:
+        log.warning("not in the index, nothing removed: %s", path)
+    report = None
+    if args.add:
+        net = _index_model(index, args.model)
+        report = add_to_index(index, net, args.add, progress=not args.quiet)
+        for _, reason in report.skipped:
+            log.warning("skipped %s", reason)
+    elif args.model:
+        net = SimNet.load(args.model)
+        index.check_model(net.model_id, net.dim, net.preprocessing)
+    index.save(args.out)
+    parts = [f"removed {removed}"] if args.remove else []
+    if report is not None:
+        parts += [
+            f"added {report.added}",
+            f"replaced {report.replaced} changed",
+            f"kept {report.unchanged} unchanged",
+            f"skipped {len(report.skipped)} unreadable",
+        ]
+    print(f"{args.out}: {', '.join(parts)}; {len(index)} in the index ({index.kind} search)")
+    return 0
+
+
+def _index_model(index: Index, model: str | None) -> SimNet:
+    """The model an index was built with (or the one given), checked against the index."""
+    from simnet.inference import SimNet
+
+    model_path = model or index.model.get("path")
     if not model_path:
         raise SimNetError("the index does not name its model: pass --model RUN")
     net = SimNet.load(model_path)
     index.check_model(net.model_id, net.dim, net.preprocessing)
-    embeddings, kept, skipped = net.embed_files(args.queries)
+    return net
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from simnet.index import Index, expand_paths
+
+    if args.k < 1:
+        raise SimNetError("-k must be at least 1")
+    index = Index.load(args.index)
+    net = _index_model(index, args.model)
+    queries = [p for p, _ in expand_paths(args.queries, net.views, as_given=True)]
+    embeddings, kept, skipped = net.embed_files(queries)
     for path, reason in skipped:
         log.warning("skipped query %s", reason if path in reason else f"{path}: {reason}")
     if not kept:
@@ -338,6 +475,75 @@ def cmd_search(args: argparse.Namespace) -> int:
         for rank, m in enumerate(matches, start=1):
             print(f"  {rank:>3}  {m.distance:8.4f}  {m.label:<12} {m.path}")
     return 1 if skipped else 0
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    from simnet.dedup import find_duplicates
+    from simnet.inference import SimNet
+
+    if args.threshold <= 0:
+        raise SimNetError("--threshold must be above 0")
+    net = SimNet.load(args.model)
+    found = find_duplicates(net, args.folders, args.threshold)
+    for path, reason in found.skipped:
+        log.warning("skipped %s", reason if path in reason else f"{path}: {reason}")
+    if found.skipped:
+        log.warning("skipped %d unreadable file(s) of %d", len(found.skipped), found.images)
+    if args.pictures and found.groups:
+        _group_pictures(net, found, Path(args.pictures))
+    if args.json:
+        print(json.dumps(found.to_dict()))
+        return 0
+    grouped = sum(len(g.paths) for g in found.groups)
+    print(
+        f"{len(found.groups)} group(s) of near-duplicates ({grouped} of {found.images} images) "
+        f"under distance {args.threshold}"
+    )
+    for n, group in enumerate(found.groups, start=1):
+        print(f"group {n}: {len(group.paths)} images, largest distance {group.max_distance:.4f}")
+        for path in group.paths:
+            print(f"  {path}")
+    return 0
+
+
+def _group_pictures(net: SimNet, found: Duplicates, folder: Path) -> None:
+    import numpy as np
+
+    from simnet.plots import duplicate_group, save_figure
+
+    for n, group in enumerate(found.groups, start=1):
+        arrays = [net.decode(p) for p in group.paths]
+        images = [a[0] if a.ndim == 4 else a for a in arrays]  # a design: its first view
+        first = net.embed_array(np.stack(arrays[:1]))[0]
+        distances = np.linalg.norm(net.embed_array(np.stack(arrays)) - first, axis=1)
+        names = [Path(p).name for p in group.paths]
+        save_figure(
+            duplicate_group(images, names, distances.tolist()), folder / f"group-{n:03d}.png"
+        )
+    log.info("wrote %d picture(s) to %s", len(found.groups), folder)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from simnet.serve import Limits, create_app
+    except ImportError as exc:
+        raise SimNetError(f"simnet serve needs {exc.name}: pip install fastapi uvicorn") from None
+
+    if args.max_upload_mb <= 0 or args.max_pixels <= 0:
+        raise SimNetError("--max-upload-mb and --max-pixels must be above 0")
+    limits = Limits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels)
+    app = create_app(args.index, args.model, limits)
+    log.info("serving %s on http://%s:%d/", args.index, args.host, args.port)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning" if args.quiet else "info",
+        access_log=not args.quiet,
+    )
+    return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -482,6 +688,8 @@ COMMANDS = {
     "compare": cmd_compare,
     "generate-packages": cmd_generate,
     "report": cmd_report,
+    "dedup": cmd_dedup,
+    "serve": cmd_serve,
     "tune": cmd_tune,
     "experiment": cmd_experiment,
 }

@@ -1,5 +1,7 @@
 """The command line as a user meets it: help, and one clear line for every bad input."""
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +11,7 @@ import pytest
 from simnet.cli import build_parser, main
 from tests.conftest import make_tree
 
-COMMANDS = ["train", "evaluate", "index", "search"]
+COMMANDS = ["train", "evaluate", "index", "search", "dedup", "serve"]
 TINY = [
     "--set",
     "model.widths=[4,8,8,8]",
@@ -105,3 +107,32 @@ def test_no_default_data_says_how_to_give_some(tmp_path: Path, monkeypatch) -> N
     )
     code = main(["train", "--out", str(tmp_path / "run"), "--quiet"])
     assert code == 2
+
+
+def test_index_add_remove_and_a_model_mismatch_on_the_command_line(tiny_run, tmp_path) -> None:
+    data, run_dir = tiny_run
+    index = tmp_path / "shapes.index"
+    built = run("index", "--model", str(run_dir), "--data", str(data), "--out", str(index))
+    assert built.returncode == 0, built.stderr
+    assert "indexed 60 images" in built.stdout
+    extra = make_tree(tmp_path / "extra", per_class=1, seed=9)
+    added = run("index", "--out", str(index), "--add", str(extra), "--quiet")
+    assert added.returncode == 0, added.stderr
+    assert "added 4" in added.stdout and "64 in the index" in added.stdout
+    removed = run("index", "--out", str(index), "--remove", str(extra / "circle"), "--quiet")
+    assert removed.returncode == 0 and "removed 1" in removed.stdout, removed.stderr
+    found = run("search", "--index", str(index), "--json", "-k", "64", str(extra / "cross"))
+    assert found.returncode == 0, found.stderr
+    [result] = json.loads(found.stdout)
+    paths = [m["path"] for m in result["matches"]]
+    assert len(paths) == 63 and str((extra / "circle" / "000.png").resolve()) not in paths
+    assert paths[0] == str((extra / "cross" / "000.png").resolve())
+    # Another model (same shape, other weights) is refused in one line.
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    weights = other / "model.safetensors"
+    blob = bytearray(weights.read_bytes())
+    blob[-4:] = b"\x00\x00\x80\x3f"  # one weight changed: another model
+    weights.write_bytes(bytes(blob))
+    refused = run("search", "--index", str(index), "--model", str(other), str(extra / "cross"))
+    assert_one_line_error(refused, "rebuild it with simnet index")
