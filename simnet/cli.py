@@ -514,8 +514,8 @@ def _group_pictures(net: SimNet, found: Duplicates, folder: Path) -> None:
     for n, group in enumerate(found.groups, start=1):
         arrays = [net.decode(p) for p in group.paths]
         images = [a[0] if a.ndim == 4 else a for a in arrays]  # a design: its first view
-        first = net.embed_array(np.stack(arrays[:1]))[0]
-        distances = np.linalg.norm(net.embed_array(np.stack(arrays)) - first, axis=1)
+        described = net.describe(np.stack(arrays))
+        distances = np.linalg.norm(described - described[0], axis=1)
         names = [Path(p).name for p in group.paths]
         save_figure(
             duplicate_group(images, names, distances.tolist()), folder / f"group-{n:03d}.png"

@@ -137,6 +137,23 @@ class SimNet:
             e = torch.stack([self.model.embed_images(v).float() for v in variants]).sum(0)
         return F.normalize(e, dim=1)
 
+    @torch.no_grad()
+    def describe(self, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """``(N, S, S, 3)`` images (or ``(N, V, S, S, 3)`` designs) -> unit-norm
+        multi-scale descriptors for near-duplicate search (no test-time views: a mirror
+        image is not a duplicate). See :meth:`SimNetModel.describe_images`."""
+        out = []
+        step = max(1, batch_size // max(1, len(self.views)))
+        for start in range(0, len(images), step):
+            x = to_input(torch.from_numpy(np.array(images[start : start + step])))
+            flat = x.flatten(0, 1) if x.dim() == 5 else x
+            with autocast(self.bf16):
+                d = self.model.describe_images(flat).float()
+            if x.dim() == 5:  # a design: its views' descriptors side by side
+                d = F.normalize(d.view(x.shape[0], -1), dim=1)
+            out.append(d.numpy())
+        return np.concatenate(out) if out else np.empty((0, 0), np.float32)
+
     def embed_files(
         self, paths: Sequence[str | Path]
     ) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:

@@ -18,11 +18,12 @@ from simnet.models.store import save_model
 from tests.conftest import make_tree
 from tests.test_cli import run
 
-# A model trained on these few shapes maps every image of a class to nearly one point
-# (that is its job), so it cannot tell near-duplicates from other images of the class.
-# An untrained 128-D network keeps the pictures apart: here copies lie within 0.066 of
-# their original and distinct images at least 0.10 apart.
-THRESHOLD = "0.08"
+# A model trained for two epochs on these few shapes (one pattern per class, varied only in
+# colour, place and noise) maps a class to nearly one point, even in its descriptors, so it
+# cannot tell copies from other images of the class. The untrained network's descriptors
+# keep them apart: here copies lie within 0.089 of their original, distinct images at
+# least 0.125 apart.
+THRESHOLD = "0.1"
 
 
 @pytest.fixture(scope="module")

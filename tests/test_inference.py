@@ -44,3 +44,30 @@ def test_design_embeddings_fuse_the_per_view_embeddings() -> None:
     with torch.no_grad():
         single = net._embed_batch(torch.from_numpy(np.ascontiguousarray(designs[:, 1])))
     np.testing.assert_allclose(views[:, 1], single.numpy(), atol=1e-5)
+
+
+def test_descriptors_are_the_unit_norm_features_before_the_projection() -> None:
+    images = np.random.default_rng(1).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    net = _net(True, 1)
+    described = net.describe(images)
+    model = net.model
+    width = model.backbone(torch.zeros(1, 3, 32, 32)).shape[1]
+    branches = sum(b(torch.zeros(1, 3, 32, 32)).shape[1] for b in model.branches)
+    assert described.shape == (5, width + branches)
+    np.testing.assert_allclose(np.linalg.norm(described, axis=1), 1.0, atol=1e-5)
+    # Each half (CNN1, branches) weighs the same: both halves have norm 1/sqrt(2).
+    halves = (
+        np.linalg.norm(described[:, :width], axis=1),
+        np.linalg.norm(described[:, width:], axis=1),
+    )
+    np.testing.assert_allclose(halves, 0.5**0.5, atol=1e-5)
+    # No test-time views: a mirror image is described differently, unlike its embedding.
+    mirrored = np.ascontiguousarray(images[:, :, ::-1])
+    assert not np.allclose(net.describe(mirrored), described, atol=1e-3)
+    np.testing.assert_allclose(
+        _net(True, 0).embed_array(mirrored), _net(True, 0).embed_array(images), atol=1e-5
+    )
+    designs = np.stack([images[:3], images[2:]])  # two designs of three views
+    d = _net(True, 0, ["top", "front", "side"]).describe(designs)
+    assert d.shape == (2, 3 * (width + branches))
+    np.testing.assert_allclose(np.linalg.norm(d, axis=1), 1.0, atol=1e-5)

@@ -112,6 +112,18 @@ class SimNetModel(nn.Module):
         x = self.resize(x)
         return self.head(self.backbone(x), [branch(x) for branch in self.branches])
 
+    def describe_images(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` -> unit-norm multi-scale descriptors: CNN1's features and the
+        branches' outputs, each half L2-normalised, before the projection. The projection
+        is trained to make a whole class alike; these keep what tells two images of a
+        class apart, which near-duplicate search needs."""
+        x = self.resize(x)
+        parts = [F.normalize(widen(self.backbone(x)), dim=1)]
+        if self.branches:
+            branches = [widen(branch(x)) for branch in self.branches]
+            parts.append(F.normalize(torch.cat(branches, dim=1), dim=1))
+        return F.normalize(torch.cat(parts, dim=1), dim=1)
+
     def logits(self, embeddings: torch.Tensor, scale: float = 16.0) -> torch.Tensor:
         """``(B, embedding_dim)`` unit-norm embeddings -> ``(B, classes)`` class scores:
         ``scale`` times the cosine with each class's weight vector (NormFace)."""
