@@ -3,7 +3,7 @@
 #               model, evaluate it, compare designs and search the library (offline, ~5 min)
 #   make test   lint (ruff, mypy) and run the test suite
 # and one more for the CIFAR-10 benchmark:
-#   make cifar  train the fast preset on CIFAR-10, evaluate, index, answer a search (~22 min)
+#   make cifar  train the fast preset on CIFAR-10, evaluate, index, answer a search (~25 min)
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
