@@ -154,3 +154,22 @@ def test_an_index_replaced_on_disk_is_picked_up(served) -> None:
     assert client.get(f"/images/{old_id}").status_code == 404
     response = client.post("/search", files=upload(data / "circle" / "000.png"), data={"k": "59"})
     assert gone not in [m["path"] for m in response.json()["matches"]]
+
+
+def test_concurrent_searches_each_get_their_own_answer(served) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, _, data = served
+    queries = sorted(data.glob("*/00[1-9].png"))[:24]
+
+    def ask(path: Path) -> tuple[str, str, int]:
+        response = client.post(
+            "/search", files=upload(path), data={"k": str(3 + int(path.stem) % 3)}
+        )
+        matches = response.json()["matches"]
+        return str(path.resolve()), matches[0]["path"], len(matches)
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(ask, queries))
+    for path, first, k in answers:  # batched together, each answer is still its own
+        assert first == path and k == 3 + int(Path(path).stem) % 3

@@ -8,11 +8,14 @@ id the index gave them, never by a path from the request.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+import queue
 import tarfile
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -123,6 +126,58 @@ class Service:
         return found
 
 
+class Batcher:
+    """Embeds and searches the queries of concurrent requests together, on one thread.
+
+    Requests queue their images; the worker takes every request waiting (up to
+    ``max_batch``), embeds all their images in one forward pass and searches all their
+    queries in one FAISS call. An idle service answers a lone request at once; a busy
+    one amortises each pass over many requests.
+    """
+
+    def __init__(self, service: Service, max_batch: int = 64):
+        self.service, self.max_batch = service, max_batch
+        self._queue: queue.Queue[tuple[list[np.ndarray], int, Future]] = queue.Queue()
+        threading.Thread(target=self._run, name="simnet-batcher", daemon=True).start()
+
+    async def submit(self, items: list[np.ndarray], k: int = 0) -> tuple[np.ndarray, list]:
+        """Embeds ``items``; with ``k``, also searches the first. Returns
+        ``(vectors, matches)``."""
+        future: Future = Future()
+        self._queue.put((items, k, future))
+        return await asyncio.wrap_future(future)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                results = self._answer(batch)
+            except Exception as exc:  # a bug: each waiting request gets it, as a 500
+                log.exception("batch failed")
+                for *_, future in batch:
+                    future.set_exception(exc)
+                continue
+            for (*_, future), result in zip(batch, results, strict=True):
+                future.set_result(result)
+
+    def _answer(self, batch: list[tuple[list[np.ndarray], int, Future]]) -> list:
+        net = self.service.net
+        vectors = net.embed_array(np.stack([item for items, _, _ in batch for item in items]))
+        starts = np.cumsum([0] + [len(items) for items, _, _ in batch])
+        searching = [i for i, (_, k, _) in enumerate(batch) if k]
+        found: dict[int, list] = {}
+        if searching:
+            k = max(batch[i][1] for i in searching)
+            results = self.service.index.search(vectors[starts[searching]], k)
+            found = {i: r[: batch[i][1]] for i, r in zip(searching, results, strict=True)}
+        return [(vectors[starts[i] : starts[i + 1]], found.get(i)) for i in range(len(batch))]
+
+
 class BodyLimit:
     """ASGI middleware: a request body over ``max_bytes`` is answered 413 before any of
     it reaches the app (by its Content-Length, or by counting a chunked body)."""
@@ -216,7 +271,7 @@ def create_app(
     service = Service(index_file, model)
     net = service.net
     views = net.views
-    infer = threading.Lock()  # one forward pass at a time: each already uses every core
+    batcher = Batcher(service)
     app = FastAPI(
         title="simnet",
         summary="Search a repository of images by similarity.",
@@ -233,10 +288,6 @@ def create_app(
             arrays.append(_decode(net, data, name, limits))
             names.append(name)
         return names[0] if not views else "+".join(names), np.stack(arrays) if views else arrays[0]
-
-    def embed(items: list[np.ndarray]) -> np.ndarray:
-        with infer:
-            return net.embed_array(np.stack(items))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -264,9 +315,7 @@ def create_app(
         form = await request.form()
         k = _parse_k(form.get("k", request.query_params.get("k", 10)))
         name, item = await read_item(form, "" if views else "image")
-        index = service.index
-        vector = await _run(embed, [item])
-        matches = index.search(vector, k)[0]
+        _, matches = await batcher.submit([item], k)
         return {
             "query": name,
             "matches": [{**m.to_dict(), "url": f"/images/{m.id}"} for m in matches],
@@ -279,7 +328,7 @@ def create_app(
         form = await request.form()
         _, a = await read_item(form, "a")
         _, b = await read_item(form, "b")
-        vectors = await _run(embed, [a, b])
+        vectors, _ = await batcher.submit([a, b])
         distance = float(np.linalg.norm(vectors[0] - vectors[1]))
         return {"distance": distance, "similarity": 1.0 - distance**2 / 2.0}
 
@@ -299,12 +348,6 @@ def create_app(
         return Response(data, media_type=media, headers={"Cache-Control": "max-age=3600"})
 
     return app
-
-
-async def _run(fn: Any, *args: Any) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(fn, *args)
 
 
 def _media_type(data: bytes) -> str | None:
