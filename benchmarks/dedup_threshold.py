@@ -69,8 +69,8 @@ def main() -> None:
             + "".join(f"{x:>8.3f}" for x in pct(nearest, (50, 10, 1, 0)))
         )
     print(
-        f"\ndescriptor threshold: copies found (jpeg, enlarged, brighter) | images with a "
-        f"distinct image within it"
+        "\ndescriptor threshold: copies found (jpeg, enlarged, brighter) | images with a "
+        "distinct image within it"
     )
     for t in (0.05, 0.08, 0.1, 0.12, 0.15, 0.2):
         shares = [float((found[f"descriptor {n}"] < t).mean()) for n in edits]
