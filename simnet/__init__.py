@@ -18,7 +18,7 @@ from simnet.compare import compare  # binds the function over the module of the 
 from simnet.config import Config, load_config
 from simnet.errors import SimNetError
 from simnet.eval import evaluate
-from simnet.index import Index
+from simnet.index import Index, add_to_index, remove_from_index
 from simnet.inference import SimNet
 from simnet.packages.generate import generate_packages
 from simnet.train import train  # binds the function over the subpackage of the same name
@@ -30,9 +30,11 @@ __all__ = [
     "SimNet",
     "SimNetError",
     "__version__",
+    "add_to_index",
     "compare",
     "evaluate",
     "generate_packages",
     "load_config",
+    "remove_from_index",
     "train",
 ]

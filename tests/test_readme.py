@@ -20,12 +20,16 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch, capsys) -> None
     tree = make_tree(tmp_path / "photos", per_class=20, suffix=".jpg")
     shutil.copy(tree / "circle" / "000.jpg", "a.jpg")
     shutil.copy(tree / "square" / "000.jpg", "b.jpg")
+    make_tree(tmp_path / "new-photos", per_class=1, seed=3)
     exec(compile(code, str(README), "exec"), {})
     lines = capsys.readouterr().out.splitlines()
     assert 0.0 <= float(lines[0]) <= 1.0
     assert len(lines) == 1 + 5
     # a.jpg's own copy comes first, named by its absolute path
     assert lines[1].startswith(str(tmp_path / "photos" / "circle" / "000.jpg"))
+    saved = simnet.Index.load(tmp_path / "photos.index")
+    assert len(saved) == 80 + 4 - 1  # the new photos added, one removed
+    assert str(tmp_path / "photos" / "circle" / "001.jpg") not in saved
 
 
 @pytest.mark.slow

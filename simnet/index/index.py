@@ -165,6 +165,20 @@ class Index:
             self._hashes[row],
         )
 
+    @classmethod
+    def build(
+        cls,
+        model: Any,
+        data: str | Path,
+        split: str = "all",
+        model_path: str | Path | None = None,
+        kind: str = "auto",
+    ) -> Index:
+        """Embeds every image of ``data`` with a :class:`~simnet.inference.SimNet` model."""
+        from simnet.index.build import build_index
+
+        return build_index(model, data, split, model_path, kind)
+
     # -- search --------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int = 10) -> list[list[Match]]:
         """The ``k`` nearest images to each of ``(Q, D)`` queries, nearest first."""
