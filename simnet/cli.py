@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -112,6 +113,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
+    )
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="N",
+        help="stop after N epochs of the planned schedule, checkpoint kept (--resume continues)",
     )
     _add_set(p, "override any config value, e.g. --set train.lr=0.2 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or info messages")
@@ -363,8 +370,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = load_config(config_path, overrides, preset=preset)
     if args.weights:
         config.model.weights = str(Path(args.weights).expanduser().resolve())
-    run = train(config, args.out, resume=args.resume, progress=not args.quiet)
-    print(f"model written to {run}")
+    run = train(
+        config, args.out, resume=args.resume, progress=not args.quiet, stop_after=args.stop_after
+    )
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one process reports
+        done = (run / "model.safetensors").is_file()
+        print(f"model written to {run}" if done else f"checkpoint in {run}: --resume continues")
     return 0
 
 

@@ -117,7 +117,11 @@ class TrainConfig:
     channels_last: bool = True
     ema_decay: float = 0.0  # exponential moving average of the weights (0: off); saved if on
     seed: int = 0
-    threads: int | None = None  # torch intra-op threads; None: all cores
+    threads: int | None = None  # torch intra-op threads; None: all cores (shared by processes)
+    # Batch-norm groups per batch: the batch is embedded in this many equal slices, each
+    # normalised alone (ghost batches). Under torchrun: 1 or the number of processes, and
+    # the run records that number, so it resumes alike in any number of processes.
+    shards: int = 1
     # Batches prepared ahead on a background thread (0: in the step). Off by default: on a
     # 2-core CPU the thread's tensor work competes with the step's and costs 4-7% per step
     # while preparation is only 1-2% of it (benchmarks/background_batches.py).
@@ -326,6 +330,7 @@ def validate(config: Config) -> None:
         (t.schedule in ("one-cycle", "constant"), "train.schedule must be one-cycle or constant"),
         (t.patience >= 0, "train.patience must be 0 (off) or more epochs"),
         (t.prefetch >= 0, "train.prefetch must be 0 (off) or more batches"),
+        (t.shards >= 1, "train.shards must be at least 1"),
         (
             t.patience == 0 or config.data.val_fraction > 0,
             "train.patience (early stopping) needs a validation split: set data.val_fraction",

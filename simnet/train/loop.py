@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from simnet.models.store import save_model
 from simnet.runtime import autocast, seed_everything, set_threads, use_bf16
 from simnet.storage import atomic_write_text
 from simnet.train.checkpoint import STATE_FILE, load_state, save_state
+from simnet.train.distributed import World, init_world, leave_world
 from simnet.train.prefetch import Batch, Prefetcher
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,9 @@ class Parts:
     ema: AveragedModel | None = None  # averaged weights, when train.ema_decay > 0
     group_loss: GroupLoss | None = None  # with loss.group_weight > 0 and grouped labels
     group_weight: float = 0.0
+    world: World = World()
+    shards: int = 1  # batch-norm groups per batch: one per process, or ghost batches
+    forward: torch.nn.Module | None = None  # the DDP wrapper, when distributed
 
     @property
     def final_model(self) -> torch.nn.Module:
@@ -114,9 +119,31 @@ def _constant(step: int) -> float:
     return 1.0
 
 
-def build_parts(config: Config, total_steps: int, model: SimNetModel | None = None) -> Parts:
+def shard_count(config: Config, world: World) -> int:
+    """Batch-norm groups per batch: ``train.shards``, which must be 1 or the number of
+    processes under torchrun (each process then normalises its own slice)."""
+    shards = config.train.shards
+    if world.active:
+        if shards not in (1, world.size):
+            raise SimNetError(
+                f"train.shards is {shards}: under torchrun it must be 1 or the number of "
+                f"processes ({world.size})"
+            )
+        shards = world.size
+    if config.train.batch_size % shards:
+        raise SimNetError(
+            f"train.batch_size ({config.train.batch_size}) must divide into {shards} equal "
+            "slices (train.shards, or the number of processes)"
+        )
+    return shards
+
+
+def build_parts(
+    config: Config, total_steps: int, model: SimNetModel | None = None, world: World | None = None
+) -> Parts:
     """The model (built here unless given), optimizer, schedule, miner and losses."""
     t = config.train
+    world = world or World()
     model = model if model is not None else build_model(config.model)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -136,8 +163,29 @@ def build_parts(config: Config, total_steps: int, model: SimNetModel | None = No
     lc = config.loss
     group = GroupLoss(lc.group_radius, lc.group_margin, lc.metric) if lc.group_weight else None
     return Parts(
-        model, miner, loss, optimizer, scheduler, bf16, t.channels_last, ema, group, lc.group_weight
+        model,
+        miner,
+        loss,
+        optimizer,
+        scheduler,
+        bf16,
+        t.channels_last,
+        ema,
+        group,
+        lc.group_weight,
+        world,
+        shard_count(config, world),
     )
+
+
+def _distribute(parts: Parts) -> None:
+    """Wraps the model in DDP once its weights and frozen layers are final (after the
+    data-dependent initialisation, or the checkpoint a resume reads); every process then
+    starts from the first one's weights."""
+    if parts.world.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        parts.forward = DistributedDataParallel(parts.model)
 
 
 def train_step(
@@ -152,8 +200,7 @@ def train_step(
 
     ``candidates`` limits mining to given (positive, negative) pairs: a pairs CSV's."""
     parts.model.train()
-    with autocast(parts.bf16):
-        embeddings = parts.model(x)  # (B, D) float32, unit norm
+    embeddings = _embed_batch(parts, x)  # (B, D) float32, unit norm: the whole batch
     if parts.model.classifier is not None:  # the classifier baseline: no pairs
         loss = F.cross_entropy(parts.model.logits(embeddings), labels)
         stats = {"positives": 0, "negatives": 0}
@@ -162,7 +209,25 @@ def train_step(
     loss = parts.loss(embeddings, pairs)
     if parts.group_loss is not None and groups is not None:
         loss = loss + parts.group_weight * parts.group_loss(embeddings, labels, groups)
-    return _finish_step(parts, loss), parts.miner.last_stats
+    stats = dict(parts.miner.last_stats)
+    if parts.shards > 1:  # pairs whose images were embedded in different slices
+        size = len(labels) // parts.shards
+        stats["cross_shard"] = int(((pairs.a // size) != (pairs.b // size)).sum())
+    return _finish_step(parts, loss), stats
+
+
+def _embed_batch(parts: Parts, x: torch.Tensor) -> torch.Tensor:
+    """Embeds a whole batch: here, or this process's slice gathered with the others'; with
+    ghost batches (``train.shards`` in one process) slice by slice, so that batch-norm
+    sees each slice alone, as it does across processes."""
+    world = parts.world
+    with autocast(parts.bf16):
+        if world.active:
+            local = x.chunk(world.size)[world.rank]
+            return world.gather(cast(torch.nn.Module, parts.forward)(local))
+        if parts.shards > 1:
+            return torch.cat([parts.model(piece) for piece in x.chunk(parts.shards)])
+        return parts.model(x)
 
 
 def _finish_step(parts: Parts, loss: torch.Tensor) -> float:
@@ -240,6 +305,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     train_images: ImageSet | None = None,
+    stop_after: int | None = None,
 ) -> Path:
     """Trains a SimNet model and writes a run folder.
 
@@ -254,12 +320,38 @@ def train(
         progress: show a progress bar.
         train_images: train on these images instead of the training split of
             ``config.data.source`` (cross-validation folds); nothing else is read.
+        stop_after: stop after this many epochs of the planned schedule, with the
+            checkpoint written (``resume`` continues), and no model file.
+
+    Under ``torchrun`` every process runs this function; they share each batch (see
+    :mod:`simnet.train.distributed`) and only the first writes the run folder.
     Returns:
         The run folder.
     """
     run_dir = Path(out_dir)
+    world = init_world()
+    try:
+        run = _train(
+            config, run_dir, resume, progress and world.main, train_images, stop_after, world
+        )
+        world.barrier()  # every process done before the first's files are read
+        return run
+    finally:
+        leave_world(world)
+
+
+def _train(
+    config: Config,
+    run_dir: Path,
+    resume: bool,
+    progress: bool,
+    train_images: ImageSet | None,
+    stop_after: int | None,
+    world: World,
+) -> Path:
     t = config.train
-    set_threads(t.threads)
+    # Processes on one machine share its cores.
+    set_threads(t.threads or max(1, (os.cpu_count() or 1) // world.local_size))
     seed_everything(t.seed)
     if config.model.views and not config.data.source:
         raise SimNetError(
@@ -271,15 +363,22 @@ def train(
     model = None if classify else build_model(config.model)
     data_path = resolve_data(config.data.source, config.data.cache_dir).resolve()
     config.data.source = str(data_path)  # evaluate and index find it from any folder
+    if not world.main:
+        world.barrier()  # the first process decodes the data into the cache; then the rest
     train_set, val_set, classes, sampler = _training_data(config, data_path, train_images)
+    if world.main:
+        world.barrier()
     if classify:
         if isinstance(sampler, PairBatchSampler) or config.model.views:
             raise SimNetError("loss.name=cross-entropy needs single images with class labels")
         config.model.classes = len(classes)
         model = build_model(config.model)
-    parts = build_parts(config, t.epochs * len(sampler), model)
+    parts = build_parts(config, t.epochs * len(sampler), model, world)
+    t.shards = parts.shards  # recorded, so a resume in one process normalises alike
     prefetch = t.prefetch
     if config.mining.strategy == "offline":
+        if world.active:
+            raise SimNetError("mining.strategy=offline runs in one process, not under torchrun")
         if config.model.views or isinstance(sampler, PairBatchSampler):
             raise SimNetError("mining.strategy=offline needs single images with class labels")
         sampler = OfflineSampler(
@@ -314,15 +413,18 @@ def train(
         raise SimNetError(
             f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(run_dir / "config.yaml")
+    _distribute(parts)
+    if world.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config.save(run_dir / "config.yaml")
     log.info(
-        "training on %d images of %d classes from %s (%d steps/epoch, bf16=%s)",
+        "training on %d images of %d classes from %s (%d steps/epoch, bf16=%s%s)",
         len(train_set),
         train_set.num_classes_present,
         data_path,
         len(sampler),
         parts.bf16,
+        f", {world.size} processes" if world.active else "",
     )
     meta = {
         "config": config.to_dict(),
@@ -337,7 +439,7 @@ def train(
         lam = schedule(epoch)
         sampler.set_epoch(epoch)
         augment = BatchAugment(config.augment, seed=t.seed * 1_000_003 + epoch)
-        started, losses, pos, neg = time.perf_counter(), [], 0, 0
+        started, losses, pos, neg, cross = time.perf_counter(), [], 0, 0, 0
         bar = tqdm(
             total=len(sampler),
             desc=f"epoch {epoch + 1}/{t.epochs}",
@@ -352,6 +454,7 @@ def train(
             )
             losses.append(loss)
             pos, neg = pos + stats.get("positives", 0), neg + stats.get("negatives", 0)
+            cross += stats.get("cross_shard", 0)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", lam=f"{lam:.2f}")
         bar.close()
@@ -368,11 +471,20 @@ def train(
             "seconds": f"{seconds:.1f}",
             "images_per_second": f"{len(sampler) * sampler.batch_size / seconds:.0f}",
         }
-        _write_row(run_dir / METRICS_FILE, row)
+        if world.main:
+            _write_row(run_dir / METRICS_FILE, row)
+        if world.active:
+            log.info(
+                "epoch %d: %d of %d mined pairs joined images embedded by different processes",
+                epoch + 1,
+                cross,
+                pos + neg,
+            )
         if early_stopping:
             if val_loss < best["val_loss"]:  # the best model so far is the one kept
                 best.update(val_loss=val_loss, epoch=epoch + 1)
-                save_model(run_dir, parts.final_model, {**meta, "epoch": epoch + 1})
+                if world.main:
+                    save_model(run_dir, parts.final_model, {**meta, "epoch": epoch + 1})
             elif epoch + 1 - best["epoch"] >= t.patience:
                 best["stopped"] = True
                 log.info(
@@ -382,7 +494,8 @@ def train(
                     best["epoch"],
                     best["val_loss"],
                 )
-        save_state(run_dir, {**_snapshot(parts, epoch + 1, t.epochs), "best": dict(best)})
+        if world.main:
+            save_state(run_dir, {**_snapshot(parts, epoch + 1, t.epochs), "best": dict(best)})
         log.info(
             "epoch %d/%d  lambda %.2f  loss %.4f  %.0fs",
             epoch + 1,
@@ -391,7 +504,10 @@ def train(
             np.mean(losses),
             seconds,
         )
-    if not early_stopping:
+        if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < t.epochs:
+            log.info("stopped after epoch %d of %d: --resume continues", epoch + 1, t.epochs)
+            return run_dir
+    if not early_stopping and world.main:
         save_model(run_dir, parts.final_model, meta)
     return run_dir
 
