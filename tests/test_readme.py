@@ -15,7 +15,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_readme_python_example_runs(tmp_path: Path, monkeypatch, capsys) -> None:
     import simnet.train  # noqa: F401  (the subpackage must not shadow simnet.train())
 
-    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    api = README.read_text().split("## Python API", 1)[1]
+    code = re.search(r"```python\n(.*?)```", api, re.S).group(1)
     monkeypatch.chdir(tmp_path)
     tree = make_tree(tmp_path / "photos", per_class=20, suffix=".jpg")
     shutil.copy(tree / "circle" / "000.jpg", "a.jpg")
@@ -46,3 +47,17 @@ def test_readme_designs_example_runs(tmp_path: Path, monkeypatch, capsys) -> Non
     similarity, views = capsys.readouterr().out.split(" ", 1)
     assert -1.0 <= float(similarity) <= 1.0
     assert all(v in views for v in ("top", "front", "side"))
+
+
+def test_readme_large_index_example_runs(tmp_path: Path, monkeypatch, capsys) -> None:
+    import numpy as np
+
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    code = next(b for b in blocks if "build_large" in b)
+    monkeypatch.chdir(tmp_path)
+    vectors = np.random.default_rng(0).normal(size=(3000, 16)).astype(np.float32)
+    np.save("embeddings.npy", vectors)
+    np.save("queries.npy", vectors[:20] + 0.01)
+    exec(compile(code, str(README), "exec"), {})
+    kind, recall = capsys.readouterr().out.split()
+    assert kind == "exact" and float(recall) == 1.0  # 3,000 vectors: exact search
