@@ -15,34 +15,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from cifar_queries import cifar_test_jpegs
 
-from simnet.data.images import is_image_name
 from simnet.data.loading import load_data
 from simnet.index import Index, build_index
 from simnet.inference import SimNet
 
-CIFAR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10-jpg.tar.gz"
 
-
-def test_images(folder: Path, count: int) -> list[Path]:
-    files = []
-    with tarfile.open(CIFAR, mode="r|*") as tar:
-        for member in tar:
-            if "/test/" in member.name and is_image_name(member.name):
-                handle = tar.extractfile(member)
-                if handle is not None:
-                    path = folder / f"{len(files):05d}.jpg"
-                    path.write_bytes(handle.read())
-                    files.append(path)
-            if len(files) == count:
-                break
+def query_files(folder: Path, count: int) -> list[Path]:
+    files = [folder / f"{i:05d}.jpg" for i in range(count)]
+    for path, (_, data) in zip(files, cifar_test_jpegs(count), strict=True):
+        path.write_bytes(data)
     return files
 
 
@@ -71,7 +60,7 @@ def main() -> None:
         f"torch threads {torch.get_num_threads()}"
     )
     with tempfile.TemporaryDirectory() as scratch:
-        files = test_images(Path(scratch), args.queries)
+        files = query_files(Path(scratch), args.queries)
         for path in files[:20]:  # warm-up
             index.search(net.embed([path]), 10)
         stages: dict[str, list[float]] = {"embed": [], "search": [], "total": []}
@@ -86,7 +75,7 @@ def main() -> None:
             stages["search"].append(1000 * (end - middle))
             stages["total"].append(1000 * (end - start))
     for name, values in stages.items():
-        q = statistics.quantiles(values, n=100)
+        q = statistics.quantiles(values, n=100, method="inclusive")
         print(f"query {name:<7} ms: p50 {q[49]:6.2f}  p99 {q[98]:6.2f}  ({len(values)} queries)")
     images = np.ascontiguousarray(
         load_data(net.config.data.source, net.config.data, []).test.images[:5000]

@@ -19,17 +19,15 @@ import socket
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
+from cifar_queries import cifar_test_jpegs
 
 from simnet.data.images import is_image_name
-
-CIFAR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10-jpg.tar.gz"
 
 
 def free_port() -> int:
@@ -42,16 +40,7 @@ def query_images(folder: str | None, scratch: Path, count: int = 200) -> list[tu
     if folder:
         files = sorted(p for p in Path(folder).rglob("*") if is_image_name(p.name))[:count]
         return [(p.name, p.read_bytes()) for p in files]
-    found = []
-    with tarfile.open(CIFAR, mode="r|*") as tar:
-        for member in tar:
-            if "/test/" in member.name and is_image_name(member.name):
-                handle = tar.extractfile(member)
-                if handle is not None:
-                    found.append((Path(member.name).name, handle.read()))
-            if len(found) == count:
-                break
-    return found
+    return cifar_test_jpegs(count)
 
 
 def start_server(index: str, model: str | None, port: int, log: Path) -> subprocess.Popen:
@@ -123,7 +112,7 @@ def main() -> None:
             server.wait(30)
     latencies = sorted(1000 * s for s, ok in results)
     errors = sum(not ok for _, ok in results)
-    q = statistics.quantiles(latencies, n=100)
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
     print(f"index: {health['images']:,} images, {health['index']} search, {health['dim']}-D")
     print(f"machine: {os.cpu_count()} CPU cores shared by server and clients")
     print(
