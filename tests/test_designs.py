@@ -171,3 +171,27 @@ def test_generate_and_train_errors_are_one_line(tmp_path: Path, capsys) -> None:
         == 2
     )
     assert "no designs found" in capsys.readouterr().err
+
+
+def test_a_design_index_grows_by_new_designs(library: Path, tmp_path: Path) -> None:
+    from simnet.config import load_config
+    from simnet.data.designs import is_design
+    from simnet.index import add_to_index, build_index
+    from simnet.inference import SimNet
+
+    tiny = ["model.widths=[4,8,8,8]", "model.branch_width=4", "model.embedding_dim=8"]
+    config = load_config(None, [f"data.cache_dir={tmp_path / 'cache'}", *tiny], preset="packages")
+    torch.manual_seed(0)
+    net = SimNet(build_model(config.model, load_weights=False), config)
+    index = build_index(net, library)
+    assert len(index) == 36
+    new = tmp_path / "new"
+    generate_packages(new, 4, seed=7, size=48, renders=1, progress=False)
+    report = add_to_index(index, net, [new])
+    assert (report.added, report.skipped) == (4, [])  # designs, not their renders
+    assert len(index) == 40
+    one = sorted(p for p in new.rglob("*") if is_design(p) and "renders" not in p.parts)[0]
+    top = index.search(net.embed([one]), 1)[0][0]
+    assert top.path == str(one.resolve()) and top.distance < 1e-3
+    assert top.label == one.parent.name  # the family folder
+    assert add_to_index(index, net, [one]).unchanged == 1

@@ -71,6 +71,11 @@ class _FileListSource(Source):
 
     _files: list[tuple[Path, Record]]
 
+    @property
+    def records(self) -> list[Record]:
+        """Each file's record, in the source's order (without reading any file)."""
+        return [record for _, record in self._files]
+
     def _origin(self) -> str:
         """What, besides the files, the fingerprint must cover."""
         raise NotImplementedError

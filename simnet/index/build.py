@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simnet.data.designs import DesignSource, is_design
+from simnet.data.designs import DesignSource, is_design, is_primary
 from simnet.data.images import is_image_name
 from simnet.data.loading import load_all, load_data
 from simnet.data.sources import FolderSource
@@ -152,10 +152,14 @@ def expand_paths(
                     continue
                 raise SimNetError(f"{given} is not a design folder or a folder of designs")
             source = DesignSource(path, views)
-            designs = {str(Path(r.key).parent): r.label.split("\t")[0] for _, r in source._files}
+            designs = {
+                str(Path(r.key).parent): r.label.split("\t")[0]
+                for r in source.records
+                if is_primary(str(Path(r.key).parent))  # a design, not one of its renders
+            }
             found.extend(designs.items())
         elif path.is_dir():
-            found.extend((r.key, r.label) for _, r in FolderSource(path)._files)
+            found.extend((r.key, r.label) for r in FolderSource(path).records)
         else:
             found.append((str(given) if as_given else str(path.resolve()), ""))
     return found
