@@ -173,3 +173,37 @@ def test_concurrent_searches_each_get_their_own_answer(served) -> None:
         answers = list(pool.map(ask, queries))
     for path, first, k in answers:  # batched together, each answer is still its own
         assert first == path and k == 3 + int(Path(path).stem) % 3
+
+
+def test_a_multi_view_model_takes_one_file_per_view(tmp_path) -> None:
+    """Package designs: search and compare take top, front and side; pictures are the top
+    views."""
+    from simnet.config import load_config
+    from simnet.models import build_model
+    from simnet.models.store import save_model
+    from simnet.packages.generate import generate_packages
+
+    library = tmp_path / "lib"
+    generate_packages(library, 12, seed=3, size=48, progress=False)
+    tiny = ["model.widths=[4,8,8,8]", "model.branch_width=4", "model.embedding_dim=8"]
+    config = load_config(None, [f"data.cache_dir={tmp_path / 'cache'}", *tiny], preset="packages")
+    model_dir = tmp_path / "model"
+    meta = {"config": config.to_dict(), "classes": [], "data": str(library), "format": 1}
+    save_model(model_dir, build_model(config.model, load_weights=False), meta)
+    build_index(SimNet.load(model_dir), library, model_path=model_dir).save(tmp_path / "d.index")
+    client = TestClient(create_app(tmp_path / "d.index"))
+    design = sorted(p.parent for p in library.rglob("top.png"))[0]
+
+    def views(prefix: str = "") -> dict:
+        return {f"{prefix}{v}": (f"{v}.png", (design / f"{v}.png").read_bytes(), "image/png")
+                for v in ("top", "front", "side")}  # fmt: skip
+
+    assert client.get("/health").json()["views"] == ["top", "front", "side"]
+    found = client.post("/search", files=views(), data={"k": "3"}).json()["matches"]
+    assert found[0]["path"] == str(design.resolve()) and found[0]["distance"] < 1e-3
+    picture = client.get(found[0]["url"])
+    assert picture.content == (design / "top.png").read_bytes()
+    same = client.post("/compare", files={**views("a."), **views("b.")}).json()
+    assert same["distance"] < 1e-3
+    missing = client.post("/search", files={"top": views()["top"]})
+    assert missing.status_code == 422 and "'front'" in missing.json()["detail"]
