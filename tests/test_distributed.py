@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.conftest import TINY_MODEL, make_tree
+from tests.test_cli import assert_one_line_error, run
 
 SETTINGS = [
     *TINY_MODEL,
@@ -73,16 +74,8 @@ def test_two_processes_train_like_one_and_mine_across_processes(tmp_path: Path) 
 
 def test_batches_must_split_evenly(tmp_path: Path) -> None:
     data = make_tree(tmp_path / "shapes", per_class=4)
-    command = [
-        sys.executable,
-        "-m",
-        "simnet",
-        "train",
-        "--data",
-        str(data),
-        "--out",
-        str(tmp_path / "r"),
-    ]
-    command += ["--set", "train.shards=3", *sum((["--set", s] for s in TINY_MODEL), [])]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2 and "must divide into 3 equal slices" in done.stderr
+    tiny = [a for s in TINY_MODEL for a in ("--set", s)]
+    done = run(
+        "train", "--data", str(data), "--out", str(tmp_path / "r"), "--set", "train.shards=3", *tiny
+    )
+    assert_one_line_error(done, "must divide into 3 equal slices")

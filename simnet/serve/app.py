@@ -28,7 +28,7 @@ from PIL import Image
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from simnet.data.images import is_image_name
+from simnet.data.images import decode_image, is_image_name
 from simnet.errors import ImageError, ImageTooLarge, NotAnImage, SimNetError
 from simnet.index import Index
 from simnet.inference import SimNet
@@ -241,8 +241,6 @@ async def _read_upload(form: Any, name: str, limits: Limits) -> tuple[str, bytes
 
 
 def _decode(net: SimNet, data: bytes, name: str, limits: Limits) -> np.ndarray:
-    from simnet.data.images import decode_image
-
     try:
         return decode_image(data, net.config.data.image_size, max_pixels=limits.max_pixels)
     except ImageTooLarge as exc:
