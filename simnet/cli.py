@@ -518,19 +518,13 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 
 
 def _group_pictures(net: SimNet, found: Duplicates, folder: Path) -> None:
-    import numpy as np
-
     from simnet.plots import duplicate_group, save_figure
 
     for n, group in enumerate(found.groups, start=1):
         arrays = [net.decode(p) for p in group.paths]
         images = [a[0] if a.ndim == 4 else a for a in arrays]  # a design: its first view
-        described = net.describe(np.stack(arrays))
-        distances = np.linalg.norm(described - described[0], axis=1)
         names = [Path(p).name for p in group.paths]
-        save_figure(
-            duplicate_group(images, names, distances.tolist()), folder / f"group-{n:03d}.png"
-        )
+        save_figure(duplicate_group(images, names, group.to_first), folder / f"group-{n:03d}.png")
     log.info("wrote %d picture(s) to %s", len(found.groups), folder)
 
 

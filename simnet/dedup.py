@@ -34,6 +34,7 @@ DEFAULT_THRESHOLD = 0.12
 class Group:
     paths: list[str]
     pairs: list[tuple[int, int, float]]  # (i, j, distance) into paths, under the threshold
+    to_first: list[float]  # each image's distance to the group's first
 
     @property
     def max_distance(self) -> float:
@@ -116,5 +117,6 @@ def find_duplicates(
             (local[int(a)], local[int(b)], float(d))
             for (a, b), d in zip(pairs[inside], distances[inside], strict=True)
         ]
-        groups.append(Group([kept[m] for m in members], group_pairs_))
+        to_first = np.linalg.norm(vectors[members] - vectors[members[0]], axis=1)
+        groups.append(Group([kept[m] for m in members], group_pairs_, to_first.tolist()))
     return Duplicates(threshold, len(kept), groups, skipped)
