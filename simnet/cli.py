@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ from simnet.errors import SimNetError
 
 if TYPE_CHECKING:
     from simnet.dedup import Duplicates
-    from simnet.index import Index
+    from simnet.index import Index, LargeIndex
     from simnet.inference import SimNet
 
 log = logging.getLogger("simnet")
@@ -174,12 +175,32 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--kind",
-        choices=["auto", "exact", "hnsw"],
+        choices=["auto", "exact", "hnsw", "ivfpq"],
         default="auto",
-        help="exact search, an HNSW graph (approximate, for large sets), or auto: exact "
-        "up to 100,000 images (default: auto)",
+        help="exact search, an HNSW graph (approximate, for large sets), IVF-PQ codes "
+        "(compressed; --embeddings only), or auto: exact up to 100,000 images, then HNSW "
+        "while it fits --memory-gb, then IVF-PQ (default: auto)",
     )
     p.add_argument("--out", metavar="FILE", required=True, help="index file to write or update")
+    p.add_argument(
+        "--embeddings",
+        metavar="FILE.npy",
+        help="build a read-only large index from embeddings written by simnet embed "
+        "(read in chunks, never all in memory)",
+    )
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --embeddings: split the index into N parts searched together (default: 1)",
+    )
+    p.add_argument(
+        "--memory-gb",
+        type=float,
+        metavar="G",
+        help="with --embeddings and --kind auto: the memory the index may take",
+    )
     p.add_argument(
         "--add",
         nargs="+",
@@ -192,6 +213,21 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="remove these indexed paths (a folder: everything under it) from the index FILE",
     )
+    p.add_argument("--quiet", action="store_true", help="no info messages or progress bar")
+
+
+def _add_embed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "embed",
+        help="embed images into a .npy file, a chunk at a time, for a large index",
+        description="Embed every image (every design, for a multi-view model) under the "
+        "given files and folders into an (N, D) float32 .npy file, with a .json beside it "
+        "naming each row's path and label and the model. Memory holds one chunk of images "
+        "at a time. simnet index --embeddings builds an index from the pair.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    p.add_argument("--model", metavar="RUN", required=True, help="run folder of the model")
+    p.add_argument("--out", metavar="FILE.npy", required=True, help="embeddings file to write")
     p.add_argument("--quiet", action="store_true", help="no info messages or progress bar")
 
 
@@ -350,9 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"simnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    adders = (_add_train, _add_evaluate, _add_index, _add_search, _add_compare, _add_generate)
-    for add in (*adders, _add_dedup, _add_serve, _add_report, _add_tune, _add_experiment):
+    adders = (_add_train, _add_evaluate, _add_embed, _add_index, _add_search, _add_compare)
+    for add in (*adders, _add_generate, _add_dedup, _add_serve, _add_report, _add_tune):
         add(sub)
+    _add_experiment(sub)
     return parser
 
 
@@ -394,6 +431,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    if args.embeddings:
+        return _large_index(args)
+    if args.shards != 1 or args.memory_gb is not None or args.kind == "ivfpq":
+        raise SimNetError("--shards, --memory-gb and --kind ivfpq build from --embeddings FILE")
     if args.add or args.remove:
         return _update_index(args)
     from simnet.data.defaults import resolve_data
@@ -412,6 +453,41 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"indexed {len(index)} {'designs' if net.views else 'images'} into {args.out} "
         f"({index.kind} search)"
     )
+    return 0
+
+
+def _large_index(args: argparse.Namespace) -> int:
+    from simnet.index import LargeIndex
+
+    if args.add or args.remove or args.model or args.data:
+        raise SimNetError(
+            "--embeddings builds from that file alone, without --add/--remove/--model/--data"
+        )
+    if args.shards < 1 or (args.memory_gb is not None and args.memory_gb <= 0):
+        raise SimNetError("--shards must be at least 1 and --memory-gb above 0")
+    memory = None if args.memory_gb is None else int(args.memory_gb * 2**30)
+    start = time.perf_counter()
+    index = LargeIndex.from_embeddings(args.embeddings, args.kind, memory, args.shards)
+    index.save(args.out)
+    shards = f", {index.shards} shards" if index.shards > 1 else ""
+    print(
+        f"indexed {len(index)} embeddings into {args.out} ({index.kind} search{shards}, "
+        f"built in {time.perf_counter() - start:.1f} s)"
+    )
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from simnet.index import embed_to_file
+    from simnet.inference import SimNet
+
+    net = SimNet.load(args.model)
+    report = embed_to_file(net, args.paths, args.out, args.model, progress=not args.quiet)
+    for _, reason in report.skipped:
+        log.warning("skipped %s", reason)
+    skipped = f", skipped {len(report.skipped)} unreadable" if report.skipped else ""
+    what = "designs" if net.views else "images"
+    print(f"embedded {report.added} {what} into {args.out}{skipped}")
     return 0
 
 
@@ -445,7 +521,7 @@ def _update_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _index_model(index: Index, model: str | None) -> SimNet:
+def _index_model(index: Index | LargeIndex, model: str | None) -> SimNet:
     """The model an index was built with (or the one given), checked against the index."""
     from simnet.inference import SimNet
 
@@ -458,11 +534,11 @@ def _index_model(index: Index, model: str | None) -> SimNet:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from simnet.index import Index, expand_paths
+    from simnet.index import expand_paths, load_index
 
     if args.k < 1:
         raise SimNetError("-k must be at least 1")
-    index = Index.load(args.index)
+    index = load_index(args.index)
     net = _index_model(index, args.model)
     queries = [p for p, _ in expand_paths(args.queries, net.views, as_given=True)]
     embeddings, kept, skipped = net.embed_files(queries)
@@ -688,6 +764,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
+    "embed": cmd_embed,
     "index": cmd_index,
     "search": cmd_search,
     "compare": cmd_compare,

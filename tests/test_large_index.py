@@ -3,6 +3,10 @@ chunks, sharded, with recall against a streamed exact search."""
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -62,3 +66,137 @@ def test_a_file_that_is_not_vectors_is_refused(tmp_path) -> None:
     np.save(tmp_path / "ints.npy", np.arange(10))
     with pytest.raises(SimNetError, match="float32"):
         large.open_vectors(tmp_path / "ints.npy")
+
+
+# -- from images to a served large index ---------------------------------------------------
+@pytest.fixture(scope="module")
+def embedded(tiny_run, tmp_path_factory):
+    """The shapes embedded by ``simnet embed`` (one file unreadable), and the model."""
+    from simnet.index import embed_to_file
+    from simnet.inference import SimNet
+
+    data, run = tiny_run
+    folder = tmp_path_factory.mktemp("embedded")
+    shutil.copytree(data, folder / "shapes")
+    (folder / "shapes" / "stripes" / "broken.png").write_bytes(b"not a png")
+    net = SimNet.load(run)
+    report = embed_to_file(net, [folder / "shapes"], folder / "shapes.npy", run)
+    return folder, net, report, run
+
+
+def test_embed_writes_each_readable_image_once_with_its_row(embedded) -> None:
+    folder, net, report, _ = embedded
+    assert report.added == 60 and [Path(p).name for p, _ in report.skipped] == ["broken.png"]
+    vectors = large.open_vectors(folder / "shapes.npy")
+    rows = json.loads((folder / "shapes.json").read_text())
+    assert vectors.shape == (60, net.dim) and len(rows["paths"]) == 60
+    assert rows["model"]["id"] == net.model_id
+    assert not any(p.endswith("broken.png") for p in rows["paths"])
+    some = [0, 17, 59]  # rows hold the embeddings of the images they name
+    np.testing.assert_allclose(
+        vectors[some], net.embed([rows["paths"][i] for i in some]), atol=1e-5
+    )
+    assert {Path(p).parent.name for p in rows["paths"]} == set(rows["labels"])
+
+
+@pytest.mark.parametrize(("kind", "shards"), [("hnsw", 3), ("exact", 2)])
+def test_a_large_index_saves_loads_and_finds_each_image(embedded, kind, shards) -> None:
+    from simnet.index import LargeIndex, load_index
+
+    folder, net, _, _ = embedded
+    built = LargeIndex.from_embeddings(folder / "shapes.npy", kind, shards=shards)
+    built.save(folder / f"{kind}.index")
+    index = load_index(folder / f"{kind}.index")
+    assert isinstance(index, LargeIndex) and (index.kind, index.shards) == (kind, shards)
+    index.check_model(net.model_id, net.dim, net.preprocessing)
+    vectors = large.open_vectors(folder / "shapes.npy")
+    results = index.search(np.asarray(vectors), 5)
+    assert [matches[0].id for matches in results] == list(range(60))
+    assert all(results[i][0].distance < 1e-3 for i in range(60))
+    entry = index.entry(7)
+    assert entry is not None and entry.path == index.paths[7] and index.entry(60) is None
+
+
+def test_compressed_codes_survive_saving_and_need_enough_rows(vectors, embedded, tmp_path) -> None:
+    from simnet.index import LargeIndex
+
+    mapped, queries, _ = vectors
+    index, _ = large.build_large(mapped, "ivfpq", sample=2000)
+    names = [f"v{i}" for i in range(3000)]
+    LargeIndex(index, "ivfpq", names, ["x"] * 3000, {}).save(tmp_path / "pq.index")
+    loaded = LargeIndex.load(tmp_path / "pq.index")
+    assert loaded.kind == "ivfpq" and loaded.depth == large.SEARCH_DEPTH["ivfpq"]
+    index.nprobe = loaded.depth
+    _, expected = index.search(queries, 10)
+    assert [[m.path for m in r] for r in loaded.search(queries, 10)] == [
+        [names[i] for i in row] for row in expected
+    ]
+    folder = embedded[0]  # 60 images: too few to train 8-bit codes
+    with pytest.raises(SimNetError, match="at least 256 vectors"):
+        LargeIndex.from_embeddings(folder / "shapes.npy", "ivfpq")
+
+
+def test_a_large_index_is_not_updated_in_place(embedded, tmp_path) -> None:
+    from simnet.index import Index, LargeIndex
+
+    folder, _, _, _ = embedded
+    LargeIndex.from_embeddings(folder / "shapes.npy", "hnsw").save(tmp_path / "big.index")
+    with pytest.raises(SimNetError, match="build it again"):
+        Index.load(tmp_path / "big.index")
+
+
+def test_embeddings_without_their_rows_are_refused(embedded, tmp_path) -> None:
+    from simnet.index import LargeIndex
+
+    folder, _, _, _ = embedded
+    shutil.copy(folder / "shapes.npy", tmp_path / "lone.npy")
+    with pytest.raises(SimNetError, match="lone.json not found"):
+        LargeIndex.from_embeddings(tmp_path / "lone.npy")
+    (tmp_path / "lone.json").write_text(json.dumps({"paths": [], "labels": [], "model": {}}))
+    with pytest.raises(SimNetError, match="names 0 rows but"):
+        LargeIndex.from_embeddings(tmp_path / "lone.npy")
+
+
+def test_the_command_line_builds_searches_and_serves_a_large_index(embedded, tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from simnet.serve import create_app
+    from tests.test_cli import run
+
+    folder, _, _, model = embedded
+    made = run(
+        "embed",
+        str(folder / "shapes"),
+        "--model",
+        str(model),
+        "--out",
+        str(tmp_path / "e.npy"),
+        "--quiet",
+    )
+    assert made.returncode == 0 and "embedded 60 images" in made.stdout, made.stderr
+    assert "skipped 1 unreadable" in made.stdout and "broken.png" in made.stderr
+    built = run(
+        "index",
+        "--embeddings",
+        str(tmp_path / "e.npy"),
+        "--kind",
+        "hnsw",
+        "--shards",
+        "2",
+        "--out",
+        str(tmp_path / "big.index"),
+    )
+    assert built.returncode == 0 and "hnsw search, 2 shards" in built.stdout, built.stderr
+    query = folder / "shapes" / "cross" / "004.png"
+    found = run("search", str(query), "--index", str(tmp_path / "big.index"), "--json", "-k", "3")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)[0]["matches"][0]["path"] == str(query.resolve())
+    refused = run("index", "--out", str(tmp_path / "big.index"), "--add", str(query))
+    assert refused.returncode == 2 and "build it again" in refused.stderr
+
+    client = TestClient(create_app(tmp_path / "big.index"))
+    assert client.get("/health").json()["images"] == 60
+    response = client.post("/search", files={"image": ("q.png", query.read_bytes(), "image/png")})
+    first = response.json()["matches"][0]
+    assert first["path"] == str(query.resolve())
+    assert client.get(first["url"]).content == query.read_bytes()

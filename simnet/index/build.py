@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import tarfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+from tqdm import tqdm
 
 from simnet.data.designs import DesignSource, is_design, is_primary
 from simnet.data.images import is_image_name
@@ -18,12 +21,15 @@ from simnet.data.loading import load_all, load_data
 from simnet.data.sources import FolderSource
 from simnet.errors import ImageError, SimNetError
 from simnet.index.index import Index
+from simnet.index.large import rows_file
 from simnet.inference import SimNet
+from simnet.storage import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("all", "train", "test")
 ADD_CHUNK = 1000  # images decoded and embedded at a time when adding
+Item = TypeVar("Item", bound=tuple)
 
 
 def model_info(net: SimNet, model_path: str | Path | None) -> dict:
@@ -184,22 +190,81 @@ def add_to_index(
             report.unchanged += 1
             continue
         todo.append((path, label, size, digest))
-    for start in range(0, len(todo), ADD_CHUNK):
-        chunk, arrays, kept = todo[start : start + ADD_CHUNK], [], []
-        for path, label, size, digest in chunk:
-            try:
-                arrays.append(net.decode(path))
-                kept.append((path, label, size, digest))
-            except ImageError as exc:
-                report.skipped.append((path, str(exc)))
-        if not kept:
-            continue
-        vectors = net.embed_array(np.stack(arrays), net.config.eval.batch_size, progress=progress)
+    for vectors, kept, skipped in embed_in_chunks(net, todo, progress):
+        report.skipped += skipped
         replaced = sum(p in index for p, *_ in kept)
         report.replaced += replaced
         report.added += len(kept) - replaced
         paths_, labels, sizes, hashes = (list(c) for c in zip(*kept, strict=True))
         index.add(vectors, paths_, labels, sizes, hashes)
+    return report
+
+
+def embed_in_chunks(
+    net: SimNet, items: list[Item], progress: bool = False, chunk: int = ADD_CHUNK
+) -> Iterator[tuple[np.ndarray, list[Item], list[tuple[str, str]]]]:
+    """Decodes and embeds ``items`` (tuples whose first field is a path) ``chunk`` at a time,
+    so memory holds one chunk of images whatever their number. Yields each chunk's
+    embeddings, the items they belong to, and ``(path, reason)`` for those unreadable."""
+    bar = tqdm(total=len(items), unit="img", desc="embedding", disable=not progress)
+    for start in range(0, len(items), chunk):
+        arrays, kept, skipped = [], [], []
+        for item in items[start : start + chunk]:
+            try:
+                arrays.append(net.decode(item[0]))
+                kept.append(item)
+            except ImageError as exc:
+                skipped.append((item[0], str(exc)))
+        if kept:
+            vectors = net.embed_array(np.stack(arrays), net.config.eval.batch_size)
+        else:
+            vectors = np.zeros((0, net.dim), np.float32)
+        bar.update(len(arrays) + len(skipped))
+        yield vectors, kept, skipped
+    bar.close()
+
+
+def embed_to_file(
+    net: SimNet,
+    paths: list[str | Path],
+    out: str | Path,
+    model_path: str | Path | None = None,
+    progress: bool = False,
+) -> AddReport:
+    """Embeds every image (every design, for a multi-view model) under ``paths`` into an
+    ``(N, D)`` float32 ``.npy`` file, a chunk at a time (memory holds one chunk however many
+    images there are), with a JSON file beside it naming each row's path and label and the
+    model (:func:`simnet.index.large.rows_file`). Both are written atomically; unreadable
+    images are skipped and reported. ``simnet index --embeddings`` builds an index from them.
+    """
+    out = Path(out)
+    if out.suffix != ".npy":
+        raise SimNetError(f"embeddings are written to a .npy file, not {out.name}")
+    items = expand_paths(paths, net.views)
+    if not items:
+        raise SimNetError(f"no images under {', '.join(str(p) for p in paths)}")
+    report, rows = AddReport(), list[tuple[str, str]]()
+    with atomic_path(out) as tmp:
+        array = np.lib.format.open_memmap(tmp, "w+", np.float32, (len(items), net.dim))
+        for vectors, kept, skipped in embed_in_chunks(net, items, progress):
+            array[len(rows) : len(rows) + len(kept)] = vectors
+            rows += kept
+            report.skipped += skipped
+        array.flush()
+        if len(rows) < len(items):  # rows skipped: keep the filled ones only
+            if not rows:
+                raise SimNetError(f"no readable image: {report.skipped[0][1]}")
+            trimmed = tmp.with_name(tmp.name + ".npy")
+            np.save(trimmed, array[: len(rows)])
+            trimmed.replace(tmp)
+        del array
+    report.added = len(rows)
+    facts = {
+        "model": model_info(net, model_path),
+        "paths": [path for path, _ in rows],
+        "labels": [label for _, label in rows],
+    }
+    atomic_write_text(rows_file(out), json.dumps(facts))
     return report
 
 

@@ -25,6 +25,7 @@ from simnet.errors import SimNetError
 from simnet.storage import atomic_path
 
 FORMAT = 2
+LARGE_FORMAT = "large-1"  # simnet.index.large.LargeIndex: built from embeddings, read-only
 KINDS = ("auto", "exact", "hnsw")
 AUTO_APPROXIMATE_ROWS = 100_000  # exact search of 100k 128-D vectors takes a few ms per query
 HNSW_NEIGHBOURS = 32
@@ -47,6 +48,22 @@ def _faiss_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(before)
+
+
+def check_model(
+    built_by: dict[str, Any], index_dim: int, model_id: str, dim: int, preprocessing: dict
+) -> None:
+    """Raises :class:`SimNetError` unless an index (made by ``built_by``, of ``index_dim``
+    vectors) was built by the model with this id, size and preprocessing."""
+    if dim != index_dim:
+        raise SimNetError(f"index holds {index_dim}-D embeddings but the model makes {dim}-D ones")
+    if preprocessing != built_by.get("preprocessing"):
+        raise SimNetError("index was built with different preprocessing than this model uses")
+    if model_id != built_by.get("id"):
+        raise SimNetError(
+            f"index was built with model {built_by.get('id')}, not {model_id}: "
+            "rebuild it with simnet index"
+        )
 
 
 @dataclass(frozen=True)
@@ -278,17 +295,7 @@ class Index:
     # -- persistence ---------------------------------------------------------------------
     def check_model(self, model_id: str, dim: int, preprocessing: dict[str, Any]) -> None:
         """Raises :class:`SimNetError` unless the index was built by this model."""
-        if dim != self.dim:
-            raise SimNetError(
-                f"index holds {self.dim}-D embeddings but the model makes {dim}-D ones"
-            )
-        if preprocessing != self.model.get("preprocessing"):
-            raise SimNetError("index was built with different preprocessing than this model uses")
-        if model_id != self.model.get("id"):
-            raise SimNetError(
-                f"index was built with model {self.model.get('id')}, not {model_id}: "
-                "rebuild it with simnet index"
-            )
+        check_model(self.model, self.dim, model_id, dim, preprocessing)
 
     def save(self, path: str | Path) -> None:
         """Writes the index as one zip file (arrays and JSON, no pickles), atomically: a
@@ -330,6 +337,11 @@ class Index:
                     for name in names
                     if name.endswith(".npy")
                 }
+            if meta.get("format") == LARGE_FORMAT:
+                raise SimNetError(
+                    f"{path} was built from embeddings (simnet index --embeddings): it is "
+                    "searched and served as it is; to change it, build it again"
+                )
             if meta.get("format") not in (1, FORMAT):
                 raise SimNetError(
                     f"{path} has index format {meta.get('format')}, expected {FORMAT}"

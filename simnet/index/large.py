@@ -10,7 +10,9 @@ vector, its quantisers trained on a sample; the most compact, the least accurate
 
 from __future__ import annotations
 
+import json
 import math
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,28 @@ import faiss
 import numpy as np
 
 from simnet.errors import SimNetError
-from simnet.index.index import AUTO_APPROXIMATE_ROWS, HNSW_BUILD_DEPTH, HNSW_NEIGHBOURS
+from simnet.index.index import (
+    AUTO_APPROXIMATE_ROWS,
+    FEW_QUERIES,
+    HNSW_BUILD_DEPTH,
+    HNSW_NEIGHBOURS,
+    HNSW_SEARCH_DEPTH,
+    LARGE_FORMAT,
+    Entry,
+    Index,
+    Match,
+    _faiss_threads,
+    check_model,
+)
+from simnet.storage import atomic_path
 
 LARGE_KINDS = ("auto", "exact", "hnsw", "ivfpq")
+IVFPQ_MIN_ROWS = 256  # each 8-bit product quantiser learns 256 centroids
 CHUNK = 100_000
+_faiss: Any = faiss  # FAISS's type stubs miss its Python stream adapters
+# How hard each kind looks by default: HNSW's efSearch, IVF lists probed (on a million
+# clustered vectors, 16 lists find as much as 64: BENCHMARKS.md).
+SEARCH_DEPTH = {"exact": 0, "hnsw": HNSW_SEARCH_DEPTH, "ivfpq": 16}
 
 
 def open_vectors(path: str | Path) -> np.ndarray:
@@ -60,8 +80,9 @@ def memory_needed(kind: str, n: int, dim: int) -> int:
 
 
 def ivf_lists(n: int) -> int:
-    """Inverted lists for ``n`` vectors: about 4 sqrt(n), at least 16, at most 65,536."""
-    return int(min(65_536, max(16, 4 * round(math.sqrt(n)))))
+    """Inverted lists for ``n`` vectors: about 4 sqrt(n), at least 16, at most 65,536, and
+    no more than k-means can train from 39 vectors each."""
+    return int(max(1, min(65_536, max(16, 4 * round(math.sqrt(n))), n // 39)))
 
 
 def choose_kind(n: int, dim: int, memory_bytes: int | None) -> str:
@@ -86,6 +107,11 @@ def empty_index(kind: str, dim: int, n: int) -> faiss.Index:
         graph.hnsw.efConstruction = HNSW_BUILD_DEPTH
         return graph
     if kind == "ivfpq":
+        if n < IVFPQ_MIN_ROWS:
+            raise SimNetError(
+                f"IVF-PQ trains its codes on at least {IVFPQ_MIN_ROWS} vectors, not {n}: "
+                "use --kind exact or hnsw (or fewer shards)"
+            )
         return faiss.IndexIVFPQ(faiss.IndexFlatL2(dim), dim, ivf_lists(n), pq_bytes(dim), 8)
     raise SimNetError(f"unknown index kind {kind!r} (choose from {', '.join(LARGE_KINDS)})")
 
@@ -118,13 +144,7 @@ def build_large(
         for chunk in chunks(vectors[lo:hi]):
             part.add(chunk)
         parts.append(part)
-    if shards == 1:
-        return parts[0], kind
-    shards_class: Any = faiss.IndexShards  # FAISS's type stubs miss its constructors
-    sharded = shards_class(dim, True, True)  # threaded search, successive ids
-    for part in parts:
-        sharded.add_shard(part)  # FAISS's wrapper keeps each part alive with the whole
-    return sharded, kind
+    return _join(parts), kind
 
 
 def parts_of(index: faiss.Index) -> list[faiss.Index]:
@@ -173,3 +193,197 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
         len(set(f[:k].tolist()) & set(t.tolist())) for f, t in zip(found, truth, strict=True)
     )
     return hits / truth.size
+
+
+# -- embeddings on disk ------------------------------------------------------------------
+def rows_file(vectors_path: str | Path) -> Path:
+    """The JSON file beside an embeddings ``.npy`` naming its rows (``simnet embed``)."""
+    return Path(vectors_path).with_suffix(".json")
+
+
+def read_rows(vectors_path: str | Path, count: int) -> dict[str, Any]:
+    """The ``paths``, ``labels`` and ``model`` of the ``count`` rows of an embeddings file."""
+    path = rows_file(vectors_path)
+    try:
+        rows = json.loads(path.read_text())
+        paths, labels, model = rows["paths"], rows["labels"], rows["model"]
+    except FileNotFoundError:
+        raise SimNetError(
+            f"{path} not found: it names each row of {vectors_path} "
+            '({"paths": [...], "labels": [...], "model": {...}}, written by simnet embed)'
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SimNetError(f"{path} does not name the rows of {vectors_path} ({exc})") from None
+    if not (len(paths) == len(labels) == count):
+        raise SimNetError(
+            f"{path} names {len(paths)} rows but {vectors_path} holds {count}: "
+            "they come from different runs of simnet embed"
+        )
+    return {"paths": paths, "labels": labels, "model": model}
+
+
+# -- the index file ----------------------------------------------------------------------
+class LargeIndex:
+    """A read-only index over millions of embeddings: any kind, in shards, built once from
+    an embeddings file and searched and served like :class:`~simnet.index.Index`. It keeps
+    no copy of the vectors beside FAISS's (IVF-PQ keeps only codes), so it is not updated
+    in place: build it again from new embeddings.
+
+    Saved as one zip file (FAISS's own serialisation per shard, streamed in and out, and
+    JSON; no pickles), written atomically.
+    """
+
+    def __init__(
+        self,
+        index: faiss.Index,
+        kind: str,
+        paths: list[str],
+        labels: list[str],
+        model: dict[str, Any],
+        depth: int | None = None,
+    ):
+        if index.ntotal != len(paths) or len(paths) != len(labels):
+            raise SimNetError("a large index needs one path and one label per vector")
+        self.model, self.kind, self.requested_kind = model, kind, kind
+        self._faiss, self._paths, self._labels = index, list(paths), list(labels)
+        self._row_of_path = {p: i for i, p in enumerate(self._paths)}
+        self.depth = SEARCH_DEPTH[kind] if depth is None else depth
+        self._depth_set = -1
+
+    @classmethod
+    def from_embeddings(
+        cls,
+        vectors_path: str | Path,
+        kind: str = "auto",
+        memory_bytes: int | None = None,
+        shards: int = 1,
+    ) -> LargeIndex:
+        """Builds from a ``.npy`` of embeddings and the JSON beside it (``simnet embed``),
+        reading the vectors in chunks."""
+        vectors = open_vectors(vectors_path)
+        rows = read_rows(vectors_path, len(vectors))
+        index, built = build_large(vectors, kind, memory_bytes, shards)
+        return cls(index, built, rows["paths"], rows["labels"], rows["model"])
+
+    # -- facts ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._row_of_path
+
+    @property
+    def dim(self) -> int:
+        return int(self._faiss.d)
+
+    @property
+    def shards(self) -> int:
+        return len(parts_of(self._faiss))
+
+    @property
+    def paths(self) -> list[str]:
+        return list(self._paths)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._labels)
+
+    def entry(self, image_id: int) -> Entry | None:
+        if not 0 <= image_id < len(self._paths):
+            return None
+        return Entry(image_id, self._paths[image_id], self._labels[image_id], -1, "")
+
+    def entry_for(self, path: str) -> Entry | None:
+        row = self._row_of_path.get(path)
+        return None if row is None else self.entry(row)
+
+    def check_model(self, model_id: str, dim: int, preprocessing: dict[str, Any]) -> None:
+        check_model(self.model, self.dim, model_id, dim, preprocessing)
+
+    # -- search --------------------------------------------------------------------------
+    def search(self, queries: np.ndarray, k: int = 10) -> list[list[Match]]:
+        """The ``k`` nearest rows to each of ``(Q, D)`` queries, nearest first (IVF-PQ's
+        distances are those of the compressed codes: approximate)."""
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise SimNetError(
+                f"query embeddings have size {queries.shape[-1]}, index has {self.dim}"
+            )
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        k = min(k, len(self))
+        if k < 1:
+            return [[] for _ in queries]
+        depth = max(self.depth, 2 * k) if self.kind == "hnsw" else self.depth
+        if depth and depth != self._depth_set:
+            set_search_depth(self._faiss, self.kind, depth)
+            self._depth_set = depth
+        with _faiss_threads(1 if len(queries) <= FEW_QUERIES else None):
+            d2, rows = self._faiss.search(queries, k)
+        distances = np.sqrt(np.maximum(d2, 0.0))
+        return [
+            [
+                Match(self._paths[r], self._labels[r], float(d), int(r))
+                for d, r in zip(row_d, row_r, strict=True)
+                if r >= 0
+            ]
+            for row_d, row_r in zip(distances, rows, strict=True)
+        ]
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        meta = {
+            "format": LARGE_FORMAT,
+            "kind": self.kind,
+            "depth": self.depth,
+            "paths": self._paths,
+            "labels": self._labels,
+            "model": self.model,
+        }
+        parts = parts_of(self._faiss)
+        meta["shards"] = len(parts)
+        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
+            for n, part in enumerate(parts):
+                with archive.open(f"shard-{n:03d}.faiss", "w", force_zip64=True) as member:
+                    faiss.write_index(part, _faiss.PyCallbackIOWriter(member.write))
+            archive.writestr("meta.json", json.dumps(meta))
+
+    @classmethod
+    def load(cls, path: str | Path) -> LargeIndex:
+        path = Path(path)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                meta = json.loads(archive.read("meta.json"))
+                if meta.get("format") != LARGE_FORMAT:
+                    raise SimNetError(f"{path} is not a large index")
+                parts = []
+                for n in range(int(meta["shards"])):
+                    with archive.open(f"shard-{n:03d}.faiss") as member:
+                        parts.append(faiss.read_index(_faiss.PyCallbackIOReader(member.read)))
+        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
+            raise SimNetError(f"{path} is not a simnet index ({exc})") from None
+        return cls(
+            _join(parts), meta["kind"], meta["paths"], meta["labels"], meta["model"], meta["depth"]
+        )
+
+
+def _join(parts: list[faiss.Index]) -> faiss.Index:
+    """One index searching all ``parts`` together, their ids successive."""
+    if len(parts) == 1:
+        return parts[0]
+    shards_class: Any = faiss.IndexShards  # FAISS's type stubs miss its constructors
+    sharded = shards_class(parts[0].d, True, True)  # threaded search, successive ids
+    for part in parts:
+        sharded.add_shard(part)  # FAISS's wrapper keeps each part alive with the whole
+    return sharded
+
+
+def load_index(path: str | Path) -> Index | LargeIndex:
+    """An index file of either layout: built from images (updatable) or from embeddings."""
+    path = Path(path)
+    if not path.is_file():
+        raise SimNetError(f"index not found: {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            large = json.loads(archive.read("meta.json")).get("format") == LARGE_FORMAT
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise SimNetError(f"{path} is not a simnet index ({exc})") from None
+    return LargeIndex.load(path) if large else Index.load(path)

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simnet.data.images import decode_image, is_image_name
 from simnet.errors import ImageError, ImageTooLarge, NotAnImage, SimNetError
-from simnet.index import Index
+from simnet.index import Index, LargeIndex, load_index
 from simnet.inference import SimNet
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class Service:
 
     def __init__(self, index_file: str | Path, model: str | Path | None = None):
         self.index_file = Path(index_file)
-        index = Index.load(self.index_file)
+        index = load_index(self.index_file)
         model_path = model or index.model.get("path")
         if not model_path:
             raise SimNetError("the index does not name its model: pass --model RUN")
@@ -78,7 +78,7 @@ class Service:
         return st.st_mtime_ns, st.st_ino
 
     @property
-    def index(self) -> Index:
+    def index(self) -> Index | LargeIndex:
         """The current index (reloaded at most once a second when its file changed)."""
         now = time.monotonic()
         if now - self._checked < 1.0:
@@ -88,7 +88,7 @@ class Service:
             try:
                 stamp = self._file_stamp()
                 if stamp != self._stamp:
-                    index = Index.load(self.index_file)
+                    index = load_index(self.index_file)
                     index.check_model(self.net.model_id, self.net.dim, self.net.preprocessing)
                     self._index, self._stamp = index, stamp
                     log.info("reloaded %s: %d images", self.index_file, len(index))
