@@ -7,6 +7,7 @@ status 2; anything else is a bug and keeps its traceback. Nothing imports this m
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from simnet.data.images import report_skipped
 from simnet.errors import SimNetError
 
 if TYPE_CHECKING:
@@ -483,8 +485,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     net = SimNet.load(args.model)
     report = embed_to_file(net, args.paths, args.out, args.model, progress=not args.quiet)
-    for _, reason in report.skipped:
-        log.warning("skipped %s", reason)
+    report_skipped(report.skipped, report.added + len(report.skipped))
     skipped = f", skipped {len(report.skipped)} unreadable" if report.skipped else ""
     what = "designs" if net.views else "images"
     print(f"embedded {report.added} {what} into {args.out}{skipped}")
@@ -503,8 +504,7 @@ def _update_index(args: argparse.Namespace) -> int:
     if args.add:
         net = _index_model(index, args.model)
         report = add_to_index(index, net, args.add, progress=not args.quiet)
-        for _, reason in report.skipped:
-            log.warning("skipped %s", reason)
+        report_skipped(report.skipped, report.added + report.replaced + len(report.skipped))
     elif args.model:
         net = SimNet.load(args.model)
         index.check_model(net.model_id, net.dim, net.preprocessing)
@@ -542,10 +542,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     net = _index_model(index, args.model)
     queries = [p for p, _ in expand_paths(args.queries, net.views, as_given=True)]
     embeddings, kept, skipped = net.embed_files(queries)
-    for path, reason in skipped:
-        log.warning("skipped query %s", reason if path in reason else f"{path}: {reason}")
+    report_skipped(skipped, len(queries), "queries")
     if not kept:
-        raise SimNetError(f"no readable query image: {skipped[0][1]}")
+        raise SimNetError(f"no readable query image: {': '.join(skipped[0])}")
     results = index.search(embeddings, args.k)
     if args.json:
         print(
@@ -572,10 +571,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         raise SimNetError("--threshold must be above 0")
     net = SimNet.load(args.model)
     found = find_duplicates(net, args.folders, args.threshold)
-    for path, reason in found.skipped:
-        log.warning("skipped %s", reason if path in reason else f"{path}: {reason}")
-    if found.skipped:
-        log.warning("skipped %d unreadable file(s) of %d", len(found.skipped), found.images)
+    report_skipped(found.skipped, found.images + len(found.skipped))
     if args.pictures and found.groups:
         _group_pictures(net, found, Path(args.pictures))
     if args.json:
@@ -785,6 +781,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader reports every attempt
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # File names that are not UTF-8 print as the bytes they are (as ls does), not a crash.
+        sys.stdout.reconfigure(errors="surrogateescape")
     try:
         return COMMANDS[args.command](args)
     except SimNetError as exc:

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from simnet.data.images import skip_reason
 from simnet.errors import ImageError
 from simnet.index.build import expand_paths
 from simnet.inference import SimNet
@@ -104,7 +105,7 @@ def find_duplicates(
             arrays.append(net.decode(path))
             kept.append(path)
         except ImageError as exc:
-            skipped.append((path, str(exc)))
+            skipped.append((path, skip_reason(path, exc)))
     if not kept:
         return Duplicates(threshold, 0, [], skipped)
     vectors = net.describe(np.stack(arrays), net.config.eval.batch_size)

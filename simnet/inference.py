@@ -16,7 +16,7 @@ from tqdm import tqdm
 from simnet.config import Config, config_from_dict
 from simnet.data.augment import MEAN, STD, to_input
 from simnet.data.designs import decode_design
-from simnet.data.images import decode_image
+from simnet.data.images import decode_image, skip_reason
 from simnet.errors import ImageError
 from simnet.models import SimNetModel, build_model
 from simnet.models.store import WEIGHTS_FILE, load_model_files
@@ -177,7 +177,7 @@ class SimNet:
                 arrays.append(self.decode(p))
                 kept.append(str(p))
             except ImageError as exc:
-                skipped.append((str(p), str(exc)))
+                skipped.append((str(p), skip_reason(p, exc)))
         if not arrays:
             return np.empty((0, self.dim), np.float32), kept, skipped
         return self.embed_array(np.stack(arrays)), kept, skipped
@@ -206,5 +206,5 @@ class SimNet:
             return self.embed_array(images)
         emb, _, skipped = self.embed_files(list(images))
         if skipped:
-            raise ImageError(skipped[0][1])
+            raise ImageError(": ".join(skipped[0]))
         return emb

@@ -116,7 +116,7 @@ def test_corrupt_images_are_skipped_and_counted(tmp_path: Path, caplog) -> None:
         data = load_dataset(open_source(tree), 32, test_fraction=0.0)
     assert len(data.train) == 16
     assert sorted(Path(k).name for k, _ in data.skipped) == ["broken.png", "empty.jpg"]
-    assert "skipped 2 unreadable image(s)" in caplog.text
+    assert "skipped 2 of 18 images: 2 not an image" in caplog.text
 
 
 def test_folders_without_images_are_a_clear_error(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from simnet.data.images import decode_image
+from simnet.data.images import decode_image, report_skipped, skip_reason
 from simnet.data.sources import Source
 from simnet.errors import ImageError, SimNetError
 
@@ -102,7 +102,7 @@ def _decode_into(source: Source, size: int, folder: Path) -> dict:
             disable=None if log.isEnabledFor(logging.INFO) else True,  # quiet: no bar
         ):
             if payload is None:
-                skipped.append((record.key, "unreadable file"))
+                skipped.append((record.key, "not a readable file"))
                 continue
             try:
                 if isinstance(payload, np.ndarray):
@@ -111,7 +111,7 @@ def _decode_into(source: Source, size: int, folder: Path) -> dict:
                 else:
                     image = decode_image(payload, size)
             except ImageError as exc:
-                skipped.append((record.key, str(exc).split(": ", 1)[-1]))
+                skipped.append((record.key, skip_reason("image data", exc)))
                 continue
             out.write(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
             labels.append(record.label)
@@ -164,9 +164,7 @@ def _open_entry(
     folder = _entry(source, image_size, Path(cache_dir) if cache_dir else default_cache_dir())
     meta = json.loads((folder / "meta.json").read_text())
     skipped = [(str(k), str(r)) for k, r in meta["skipped"]]
-    if skipped:
-        names = ", ".join(k for k, _ in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        log.warning("skipped %d unreadable image(s): %s", len(skipped), names)
+    report_skipped(skipped, meta["count"] + len(skipped))
     if meta["count"] == 0:
         raise SimNetError(
             "no readable images found in the data (expected class folders of .jpg/.png files)"

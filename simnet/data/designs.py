@@ -14,14 +14,13 @@ counted, like a corrupt image.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
 from simnet.data.cache import TEST, TRAIN, Dataset, ImageSet, _hash_split, load_images
 from simnet.data.images import IMAGE_SUFFIXES, decode_image
-from simnet.data.sources import SPLIT_NAMES, Record, _FileListSource
+from simnet.data.sources import SPLIT_NAMES, Record, _FileListSource, walk_tree
 from simnet.errors import ImageError, SimNetError
 
 log = logging.getLogger(__name__)
@@ -86,8 +85,7 @@ class DesignSource(_FileListSource):
 
     def _scan(self) -> list[tuple[Path, Record]]:
         found = []
-        for dirpath, dirnames, _ in os.walk(self.root, followlinks=False):
-            dirnames.sort()
+        for dirpath, _, _ in walk_tree(self.root):
             folder = Path(dirpath)
             files = view_files(folder, self.views)
             if files is None:

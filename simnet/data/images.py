@@ -7,13 +7,18 @@ orientation is applied; anything that cannot be decoded raises :class:`ImageErro
 from __future__ import annotations
 
 import io
+import logging
 import warnings
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from simnet.errors import ImageError, ImageTooLarge, NotAnImage
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 MAX_PIXELS = 64_000_000  # larger images are refused as decompression bombs
@@ -47,6 +52,10 @@ def decode_image(data: bytes | str | Path, size: int, max_pixels: int = MAX_PIXE
         ImageError: any other reason the image cannot be read.
     """
     name = str(data) if isinstance(data, str | Path) else "image data"
+
+    def fail(kind: type[ImageError], reason: str) -> ImageError:
+        return kind(f"{name}: {reason}")
+
     try:
         if isinstance(data, str | Path):
             data = Path(data).read_bytes()
@@ -55,12 +64,13 @@ def decode_image(data: bytes | str | Path, size: int, max_pixels: int = MAX_PIXE
             try:
                 opened = Image.open(io.BytesIO(data))
             except Image.UnidentifiedImageError:
-                raise NotAnImage(f"{name}: not an image (no image format recognises it)") from None
+                raise fail(NotAnImage, "not an image (no image format recognises it)") from None
             with opened:
                 if opened.width * opened.height > max_pixels:
-                    raise ImageTooLarge(
-                        f"{name}: {opened.width}x{opened.height} pixels is more than "
-                        f"the {max_pixels:,} allowed"
+                    raise fail(
+                        ImageTooLarge,
+                        f"too large ({opened.width}x{opened.height} pixels, more than the "
+                        f"{max_pixels:,} allowed)",
                     )
                 opened.seek(0)  # first frame of animations
                 image = _to_rgb(ImageOps.exif_transpose(opened))
@@ -70,7 +80,24 @@ def decode_image(data: bytes | str | Path, size: int, max_pixels: int = MAX_PIXE
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLarge(f"{name}: too many pixels ({exc})") from None
+        raise fail(ImageTooLarge, f"too large ({exc})") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ImageError(f"{name}: not a readable image ({reason})") from None
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise fail(ImageError, f"not a readable image ({detail})") from None
+
+
+def skip_reason(path: str | Path, exc: Exception) -> str:
+    """Why ``path`` could not be read: the error's message without the name it starts with."""
+    text, name = str(exc), f"{path}: "
+    return text[len(name) :] if text.startswith(name) else text
+
+
+def report_skipped(skipped: Sequence[tuple[str, str]], total: int, what: str = "images") -> None:
+    """Logs each skipped file with why, then one line counting them by reason; ``skipped``
+    holds ``(path, reason)`` pairs, ``total`` how many ``what`` were tried."""
+    for path, reason in skipped:
+        log.warning("skipped %s: %s", path, reason)
+    if skipped:
+        kinds = Counter(reason.split(" (")[0] for _, reason in skipped)
+        counts = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+        log.warning("skipped %d of %d %s: %s", len(skipped), total, what, counts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import os
 import pickle
 import tarfile
@@ -21,6 +22,8 @@ import numpy as np
 
 from simnet.data.images import is_image_name
 from simnet.errors import SimNetError
+
+log = logging.getLogger(__name__)
 
 SPLIT_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test"}
 
@@ -97,6 +100,27 @@ class _FileListSource(Source):
                 yield record, None
 
 
+def walk_tree(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk`` top-down in name order, following links to folders but entering each
+    real folder once: a link back up the tree (a loop) or to a folder already read is
+    skipped with a warning instead of walked forever or read twice."""
+    seen = {os.path.realpath(root)}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        here, kept = os.path.realpath(dirpath), []
+        for name in sorted(dirnames):
+            real = os.path.realpath(os.path.join(dirpath, name))
+            if here == real or here.startswith(real + os.sep):
+                log.warning("skipped %s: a link back up the tree (a loop)", Path(dirpath) / name)
+                continue
+            if real in seen:
+                log.warning("skipped %s: a link to a folder already read", Path(dirpath) / name)
+                continue
+            seen.add(real)
+            kept.append(name)
+        dirnames[:] = kept
+        yield dirpath, dirnames, filenames
+
+
 class FolderSource(_FileListSource):
     """``root/<label>/*.jpg``, or ``root/{train,test}/<label>/*.jpg`` with a fixed split.
 
@@ -111,12 +135,12 @@ class FolderSource(_FileListSource):
 
     def _scan(self) -> list[tuple[Path, Record]]:
         found = []
-        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
-            dirnames.sort()
+        for dirpath, dirnames, filenames in walk_tree(self.root):
             rel = Path(dirpath).relative_to(self.root).parts
-            for name in sorted(filenames):
-                if not is_image_name(name):
-                    continue
+            images = sorted(name for name in filenames if is_image_name(name))
+            if rel and not dirnames and not images:
+                log.warning("%s holds no images: no class is made of it", dirpath)
+            for name in images:
                 label, split = _split_and_label(rel)
                 path = Path(dirpath) / name
                 found.append((path, Record(str(path), label, split)))

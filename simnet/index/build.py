@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from simnet.data.designs import DesignSource, is_design, is_primary
-from simnet.data.images import is_image_name
+from simnet.data.images import is_image_name, skip_reason
 from simnet.data.loading import load_all, load_data
 from simnet.data.sources import FolderSource
 from simnet.errors import ImageError, SimNetError
@@ -183,7 +183,7 @@ def add_to_index(
         try:
             size, digest = file_facts(path)
         except OSError as exc:
-            report.skipped.append((path, f"{path}: unreadable ({exc.strerror or exc})"))
+            report.skipped.append((path, f"not a readable file ({exc.strerror or exc})"))
             continue
         old = index.entry_for(path)
         if old is not None and old.hash == digest:
@@ -192,6 +192,8 @@ def add_to_index(
         todo.append((path, label, size, digest))
     for vectors, kept, skipped in embed_in_chunks(net, todo, progress):
         report.skipped += skipped
+        if not kept:
+            continue
         replaced = sum(p in index for p, *_ in kept)
         report.replaced += replaced
         report.added += len(kept) - replaced
@@ -214,7 +216,7 @@ def embed_in_chunks(
                 arrays.append(net.decode(item[0]))
                 kept.append(item)
             except ImageError as exc:
-                skipped.append((item[0], str(exc)))
+                skipped.append((item[0], skip_reason(item[0], exc)))
         if kept:
             vectors = net.embed_array(np.stack(arrays), net.config.eval.batch_size)
         else:

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simnet.data.images import decode_image, is_image_name
 from simnet.errors import ImageError, ImageTooLarge, NotAnImage, SimNetError
-from simnet.index import Index, LargeIndex, load_index
+from simnet.index import Index, LargeIndex, Match, load_index
 from simnet.inference import SimNet
 
 log = logging.getLogger(__name__)
@@ -316,7 +316,7 @@ def create_app(
         _, matches = await batcher.submit([item], k)
         return {
             "query": name,
-            "matches": [{**m.to_dict(), "url": f"/images/{m.id}"} for m in matches],
+            "matches": [_shown(m) for m in matches],
         }
 
     @app.post("/compare")
@@ -346,6 +346,17 @@ def create_app(
         return Response(data, media_type=media, headers={"Cache-Control": "max-age=3600"})
 
     return app
+
+
+def _shown(match: Match) -> dict[str, Any]:
+    """A match as JSON: a name that is not UTF-8 (a file from another system's encoding)
+    shows its odd bytes as ``\\xNN``, and the URL serves the picture whatever its name."""
+
+    def text(name: str) -> str:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+    found = {**match.to_dict(), "path": text(match.path), "label": text(match.label)}
+    return {**found, "url": f"/images/{match.id}"}
 
 
 def _media_type(data: bytes) -> str | None:
