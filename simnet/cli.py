@@ -207,13 +207,22 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
         "--add",
         nargs="+",
         metavar="PATH",
-        help="add image files or folders (designs, for a multi-view model) to the index FILE",
+        help="add image files or folders (designs, for a multi-view model) to the index FILE "
+        "(with --model, a FILE not there yet is started)",
     )
     p.add_argument(
         "--remove",
         nargs="+",
         metavar="PATH",
         help="remove these indexed paths (a folder: everything under it) from the index FILE",
+    )
+    p.add_argument(
+        "--save-every",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="with --add: save the index at least this often while embedding, so a crash "
+        "costs no more and the same command continues (default: 60 seconds)",
     )
     p.add_argument("--quiet", action="store_true", help="no info messages or progress bar")
 
@@ -493,17 +502,41 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _update_index(args: argparse.Namespace) -> int:
-    from simnet.index import Index, add_to_index, remove_from_index
+    from simnet.storage import exclusive
+
+    if args.save_every <= 0:
+        raise SimNetError("--save-every must be above 0 seconds")
+    with exclusive(args.out):  # one writer at a time; a killed one's leftovers removed
+        return _update_locked(args)
+
+
+def _update_locked(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from simnet.index import Index, add_to_index, model_info, remove_from_index
     from simnet.inference import SimNet
 
-    index = Index.load(args.out)
+    if not Path(args.out).exists() and args.add and args.model:  # a new index, built by adding
+        net = SimNet.load(args.model)
+        index = Index(np.zeros((0, net.dim), np.float32), [], [], model_info(net, args.model))
+        index.requested_kind = args.kind
+    else:
+        index = Index.load(args.out)
     removed, missing = remove_from_index(index, args.remove or [])
     for path in missing:
         log.warning("not in the index, nothing removed: %s", path)
     report = None
     if args.add:
         net = _index_model(index, args.model)
-        report = add_to_index(index, net, args.add, progress=not args.quiet)
+        saved = time.monotonic()
+
+        def keep_work() -> None:  # a crash costs at most --save-every seconds of embedding
+            nonlocal saved
+            if time.monotonic() - saved >= args.save_every:
+                index.save(args.out)
+                saved = time.monotonic()
+
+        report = add_to_index(index, net, args.add, progress=not args.quiet, on_chunk=keep_work)
         report_skipped(report.skipped, report.added + report.replaced + len(report.skipped))
     elif args.model:
         net = SimNet.load(args.model)

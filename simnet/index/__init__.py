@@ -6,6 +6,7 @@ from simnet.index.build import (
     build_index,
     embed_to_file,
     expand_paths,
+    model_info,
     remove_from_index,
 )
 from simnet.index.index import Entry, Index, Match
@@ -22,5 +23,6 @@ __all__ = [
     "embed_to_file",
     "expand_paths",
     "load_index",
+    "model_info",
     "remove_from_index",
 ]

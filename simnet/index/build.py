@@ -7,7 +7,7 @@ import json
 import logging
 import tarfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -172,11 +172,16 @@ def expand_paths(
 
 
 def add_to_index(
-    index: Index, net: SimNet, paths: list[str | Path], progress: bool = False
+    index: Index,
+    net: SimNet,
+    paths: list[str | Path],
+    progress: bool = False,
+    on_chunk: Callable[[], None] | None = None,
 ) -> AddReport:
     """Embeds the images (or designs) under ``paths`` into ``index`` in place: new paths are
     added, paths whose content changed are replaced, unchanged ones are left as they are,
-    unreadable ones are skipped and reported."""
+    unreadable ones are skipped and reported. ``on_chunk`` is called after each chunk is
+    added (to save the work so far)."""
     report = AddReport()
     todo: list[tuple[str, str, int, str]] = []
     for path, label in expand_paths(paths, net.views):
@@ -199,6 +204,8 @@ def add_to_index(
         report.added += len(kept) - replaced
         paths_, labels, sizes, hashes = (list(c) for c in zip(*kept, strict=True))
         index.add(vectors, paths_, labels, sizes, hashes)
+        if on_chunk is not None:
+            on_chunk()
     return report
 
 

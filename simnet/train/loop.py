@@ -3,6 +3,7 @@ loss, SGD with a one-cycle schedule; a checkpoint and a metrics row after every 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
@@ -38,7 +39,7 @@ from simnet.models import SimNetModel, build_model
 from simnet.models.simnet import count_parameters
 from simnet.models.store import save_model
 from simnet.runtime import autocast, seed_everything, set_threads, use_bf16
-from simnet.storage import atomic_write_text
+from simnet.storage import atomic_write_text, exclusive
 from simnet.train.checkpoint import STATE_FILE, load_state, save_state
 from simnet.train.distributed import World, init_world, leave_world
 from simnet.train.prefetch import Batch, Prefetcher
@@ -331,9 +332,12 @@ def train(
     run_dir = Path(out_dir)
     world = init_world()
     try:
-        run = _train(
-            config, run_dir, resume, progress and world.main, train_images, stop_after, world
-        )
+        if world.main:  # the writer: one at a time per run folder
+            run_dir.mkdir(parents=True, exist_ok=True)
+        with exclusive(run_dir, wait=False) if world.main else contextlib.nullcontext():
+            run = _train(
+                config, run_dir, resume, progress and world.main, train_images, stop_after, world
+            )
         world.barrier()  # every process done before the first's files are read
         return run
     finally:
