@@ -221,6 +221,26 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+def _detail(what: str) -> dict[str, Any]:
+    body = {"type": "object", "properties": {"detail": {"type": "string"}}}
+    return {"description": what, "content": {"application/json": {"schema": body}}}
+
+
+# What a request can do wrong, each answered with {"detail": "..."}.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    413: _detail("the body or an image is larger than allowed"),
+    415: _detail("a file is not an image"),
+    422: _detail("a field is missing or wrong, or an image cannot be decoded"),
+}
+
+
+def _form(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """OpenAPI for a multipart form: the fields a handler reads from the raw request."""
+    schema = {"type": "object", "properties": fields, "required": required}
+    content = {"multipart/form-data": {"schema": schema}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
 def _field_names(views: tuple[str, ...], prefix: str) -> list[str]:
     if not views:
         return [prefix]
@@ -305,7 +325,16 @@ def create_app(
             "max_bytes": limits.max_bytes,
         }
 
-    @app.post("/search")
+    image_field = {"type": "string", "format": "binary"}
+    k_field = {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}
+    search_form = {name: image_field for name in _field_names(views, "" if views else "image")}
+    compare_form = {f: image_field for p in "ab" for f in _field_names(views, p)}
+
+    @app.post(
+        "/search",
+        openapi_extra=_form({**search_form, "k": k_field}, list(search_form)),
+        responses=ERRORS,
+    )
     async def search(request: Request) -> dict[str, Any]:
         """Multipart upload: ``image`` (a multi-view model: one field per view, e.g.
         ``top``, ``front``, ``side``) and optionally ``k`` (default 10) -> the k nearest
@@ -319,7 +348,7 @@ def create_app(
             "matches": [_shown(m) for m in matches],
         }
 
-    @app.post("/compare")
+    @app.post("/compare", openapi_extra=_form(compare_form, list(compare_form)), responses=ERRORS)
     async def compare(request: Request) -> dict[str, Any]:
         """Multipart upload: ``a`` and ``b`` (a multi-view model: ``a.top``, ``b.top``, ...)
         -> their embedding distance and cosine similarity."""
@@ -330,7 +359,11 @@ def create_app(
         distance = float(np.linalg.norm(vectors[0] - vectors[1]))
         return {"distance": distance, "similarity": 1.0 - distance**2 / 2.0}
 
-    @app.get("/images/{image_id}")
+    @app.get(
+        "/images/{image_id}",
+        response_class=Response,
+        responses={200: {"content": {"image/*": {}}}, 404: _detail("no such image in the index")},
+    )
     def image(image_id: int) -> Response:
         """The picture of an indexed image, by the id a search gave. Nothing else is served."""
         entry = service.index.entry(image_id)
