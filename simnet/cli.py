@@ -822,6 +822,9 @@ def main(argv: list[str] | None = None) -> int:
     except SimNetError as exc:
         print(f"simnet: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the machine's, not the code's: a full disk, a permission
+        print(f"simnet: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("simnet: interrupted", file=sys.stderr)
         return 130

@@ -14,21 +14,30 @@ from simnet.errors import SimNetError
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yields a temporary path beside ``path``; on success it is synced and renamed over it."""
+    """Yields a temporary path beside ``path``; on success it is synced and renamed over it.
+    A write that fails (a full disk, say) raises :class:`SimNetError` and leaves ``path``
+    as it was. Write whole bytes from Python (not a library's own file writer), so that
+    every failure surfaces as an ``OSError``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; keep the usual permissions
-    tmp_path = Path(tmp)
+    tmp_path = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; keep the usual permissions
         yield tmp_path
         with tmp_path.open("rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp_path, path)
         _sync_dir(path.parent)
+    except OSError as exc:  # a full disk, a quota, a read-only or vanished folder
+        raise SimNetError(
+            f"could not write {path} ({exc.strerror or exc}); what was there before is unchanged"
+        ) from None
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
 
 
 def _umask() -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from simnet.errors import SimNetError
 from simnet.storage import atomic_path, atomic_write_text
@@ -23,7 +23,7 @@ def save_model(run_dir: Path, model: torch.nn.Module, meta: dict[str, Any]) -> N
     """Writes the weights (safetensors) and then the metadata that describes them."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     with atomic_path(run_dir / WEIGHTS_FILE) as tmp:
-        save_file(tensors, str(tmp))
+        tmp.write_bytes(save(tensors))  # bytes first, so a failed disk write is an OSError
     atomic_write_text(run_dir / META_FILE, json.dumps(meta, indent=2))
 
 

@@ -7,6 +7,7 @@ The final model is written by :mod:`simnet.models.store`.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,10 @@ STATE_FILE = "checkpoint.pt"
 
 
 def save_state(run_dir: Path, state: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)  # in memory first: its C++ writer hides why a disk write failed
     with atomic_path(run_dir / STATE_FILE) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def load_state(run_dir: Path) -> dict[str, Any]:
