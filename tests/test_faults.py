@@ -197,3 +197,24 @@ def test_a_write_error_names_the_file_and_keeps_the_old_one(tmp_path: Path) -> N
         tmp.write_text("{half")
         raise OSError(28, "No space left on device")
     assert json.loads(target.read_text()) == {"old": True}
+
+
+def test_a_second_index_update_waits_for_the_first(tiny_run, tmp_path: Path) -> None:
+    from simnet.index import Index, build_index
+    from simnet.inference import SimNet
+
+    data, run = tiny_run
+    build_index(SimNet.load(run), data, model_path=run).save(tmp_path / "x.index")
+    new = make_tree(tmp_path / "new", per_class=2, seed=6)
+    with exclusive(tmp_path / "x.index"):  # another writer holds the index
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "simnet", "index", "--out", str(tmp_path / "x.index")]
+            + ["--add", str(new), "--quiet"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiting.wait(timeout=8)  # it would be done in ~5 s were it not waiting
+    _, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err
+    assert len(Index.load(tmp_path / "x.index")) == 60 + 8
