@@ -126,6 +126,10 @@ class TrainConfig:
     # 2-core CPU the thread's tensor work competes with the step's and costs 4-7% per step
     # while preparation is only 1-2% of it (benchmarks/background_batches.py).
     prefetch: int = 0
+    # A checkpoint is written at every epoch's end and, within an epoch, once this many
+    # minutes have passed since the last (0: only at epoch ends); a resume continues from
+    # the step it holds, exactly as if never stopped.
+    checkpoint_minutes: float = 10.0
 
 
 @dataclass
@@ -330,6 +334,7 @@ def validate(config: Config) -> None:
         (t.schedule in ("one-cycle", "constant"), "train.schedule must be one-cycle or constant"),
         (t.patience >= 0, "train.patience must be 0 (off) or more epochs"),
         (t.prefetch >= 0, "train.prefetch must be 0 (off) or more batches"),
+        (t.checkpoint_minutes >= 0, "train.checkpoint_minutes must be 0 (off) or more"),
         (t.shards >= 1, "train.shards must be at least 1"),
         (
             t.patience == 0 or config.data.val_fraction > 0,

@@ -1,5 +1,6 @@
 """Crash safety: commands killed with SIGKILL at random moments leave whole files behind,
-and the same command, run again, ends where an uninterrupted run ends."""
+and the same command, run again, ends where an uninterrupted run ends (training saved
+within epochs too, so its kills land between steps and resume there)."""
 
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ def test_training_killed_again_and_again_ends_as_an_uninterrupted_run(tmp_path: 
     checkpoint = cut / "checkpoint.pt"
     for attempt in range(20):
         resume = ["--resume"] if checkpoint.exists() else []
-        proc = start("train", "--out", cut, *args, *resume)
+        every_step = ["--set", "train.checkpoint_minutes=0.000001"]  # saves within epochs too
+        proc = start("train", "--out", cut, *args, *every_step, *resume)
         if attempt == 0:  # at a moment of its own: starting, decoding, or training
             time.sleep(rng.uniform(0.5, 4.0))
             killed = proc.poll() is None
@@ -101,11 +103,13 @@ def test_training_killed_again_and_again_ends_as_an_uninterrupted_run(tmp_path: 
             assert proc.returncode == 0, err
             break
         kills.append(attempt)
-        if checkpoint.exists():  # never partial: it loads, whole, at an epoch's end
-            done.append(load_state(cut)["epochs_done"])
+        if checkpoint.exists():  # never partial: it loads whole, at a step's end
+            state = load_state(cut)
+            done.append((state["epochs_done"], (state.get("within") or {}).get("step", 0)))
     else:
         raise AssertionError("the run never finished")
-    assert len(kills) >= 4 and len(done) >= 3 and done == sorted(done) and done[-1] < 24
+    assert len(kills) >= 4 and len(done) >= 3 and done == sorted(done) and done[-1][0] < 24
+    assert any(step for _, step in done)  # killed within an epoch, and resumed from there
     assert not list(cut.glob(".*.tmp"))  # a killed writer's leftovers are cleared
     a, b = weights(tmp_path / "whole"), weights(cut)
     assert a.keys() == b.keys()

@@ -56,6 +56,35 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
 
 
+def test_a_run_resumed_within_an_epoch_ends_where_an_uninterrupted_one_does(
+    tmp_path: Path, monkeypatch
+) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    whole = train(config_for(data), tmp_path / "whole", progress=False)
+    every_step = "train.checkpoint_minutes=1e-9"
+    real_save, saves = loop.save_state, []
+
+    def crash_after_five(run_dir, state):
+        real_save(run_dir, state)
+        saves.append(state)
+        if len(saves) == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "save_state", crash_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        train(config_for(data, every_step), tmp_path / "cut", progress=False)
+    assert sum(1 for s in saves if s.get("within")) >= 3  # most saves were within an epoch
+    last = saves[-1]
+    assert last.get("within") and last["within"]["step"] >= 1
+    monkeypatch.setattr(loop, "save_state", real_save)
+    train(config_for(data, every_step), tmp_path / "cut", resume=True, progress=False)
+    a, b = weights(whole), weights(tmp_path / "cut")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+    rows = (tmp_path / "cut" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3  # one row per epoch, the interrupted one too
+
+
 def test_the_same_seed_gives_the_same_model(tmp_path: Path) -> None:
     data = make_tree(tmp_path / "data", per_class=12)
     a = weights(train(config_for(data, "train.epochs=1"), tmp_path / "a", progress=False))

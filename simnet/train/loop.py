@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import logging
 import math
 import os
@@ -409,10 +410,12 @@ def _train(
     if config.model.whiten:
         _init_from_data(parts, train_set, t.seed)
     start_epoch, best = 0, {"val_loss": math.inf, "epoch": 0, "stopped": False}
+    within: dict[str, Any] | None = None  # where a checkpoint taken within an epoch stood
     if resume:
         state = load_state(run_dir)
         start_epoch = _restore(parts, state, t.epochs)
         best.update(state.get("best") or {})
+        within = state.get("within")
     elif (run_dir / STATE_FILE).exists():
         raise SimNetError(
             f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out"
@@ -437,6 +440,9 @@ def _train(
         "format": 1,
     }
     early_stopping = t.patience > 0 and val_set is not None
+    # Within an epoch a checkpoint needs batches that can be drawn again from where it
+    # stood: every sampler's but the offline one's, which re-mines from the model as it goes.
+    splittable = not isinstance(sampler, OfflineSampler)
     for epoch in range(start_epoch, t.epochs):
         if best["stopped"]:
             break
@@ -444,15 +450,24 @@ def _train(
         sampler.set_epoch(epoch)
         augment = BatchAugment(config.augment, seed=t.seed * 1_000_003 + epoch)
         started, losses, pos, neg, cross = time.perf_counter(), [], 0, 0, 0
+        done, spent = 0, 0.0  # steps and seconds of this epoch before a resume
+        if within is not None:  # resumed within this epoch: skip the steps already taken
+            done, spent, losses = within["step"], within["seconds"], list(within["losses"])
+            pos, neg, cross = within["positives"], within["negatives"], within["cross"]
+            augment.gen.set_state(within["augment_rng"])
+            within = None
         bar = tqdm(
             total=len(sampler),
+            initial=done,
             desc=f"epoch {epoch + 1}/{t.epochs}",
             unit="batch",
             disable=not progress,
             leave=False,
         )
         prepare = partial(_prepare, train_set=train_set, augment=augment)
-        for batch in Prefetcher(prepare, sampler, prefetch):
+        items = itertools.islice(iter(sampler), done, None)
+        saved = time.monotonic()
+        for step, batch in enumerate(Prefetcher(prepare, items, prefetch), start=done + 1):
             loss, stats = train_step(
                 parts, batch.x, batch.labels, lam, batch.groups, batch.candidates
             )
@@ -461,8 +476,22 @@ def _train(
             cross += stats.get("cross_shard", 0)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", lam=f"{lam:.2f}")
+            due = t.checkpoint_minutes and time.monotonic() - saved >= 60 * t.checkpoint_minutes
+            if due and world.main and step < len(sampler) and splittable:
+                where = {
+                    "step": step,
+                    "seconds": spent + time.perf_counter() - started,
+                    "losses": losses,
+                    "positives": pos,
+                    "negatives": neg,
+                    "cross": cross,
+                    "augment_rng": batch.augment_state,
+                }
+                snapshot = _snapshot(parts, epoch, t.epochs)
+                save_state(run_dir, {**snapshot, "best": dict(best), "within": where})
+                saved = time.monotonic()
         bar.close()
-        seconds = time.perf_counter() - started
+        seconds = spent + time.perf_counter() - started
         val_loss = validation_loss(parts, val_set, config) if val_set else math.nan
         row = {
             "epoch": epoch + 1,
@@ -524,7 +553,8 @@ def _prepare(item: Any, train_set: ImageSet, augment: BatchAugment) -> Batch:
     groups = None if train_set.groups is None else torch.from_numpy(train_set.groups[index])
     if candidates is None:
         candidates = candidate_pairs(labels)
-    return Batch(augment(images), labels, groups, candidates)
+    x = augment(images)
+    return Batch(x, labels, groups, candidates, augment.gen.get_state())
 
 
 @torch.no_grad()
@@ -559,6 +589,7 @@ def _snapshot(parts: Parts, epochs_done: int, epochs: int) -> dict:
         "epochs_done": epochs_done,
         "epochs": epochs,
         "miner_rng": parts.miner.gen.get_state() if hasattr(parts.miner, "gen") else None,
+        "torch_rng": torch.get_rng_state(),  # dropout's
         "ema": parts.ema.state_dict() if parts.ema is not None else None,
     }
 
@@ -576,6 +607,8 @@ def _restore(parts: Parts, state: dict, epochs: int) -> int:
         parts.miner.gen.set_state(state["miner_rng"])
     if parts.ema is not None and state.get("ema") is not None:
         parts.ema.load_state_dict(state["ema"])
+    if state.get("torch_rng") is not None:
+        torch.set_rng_state(state["torch_rng"])
     return int(state["epochs_done"])
 
 

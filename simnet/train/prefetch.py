@@ -28,6 +28,7 @@ class Batch:
     labels: torch.Tensor  # (B,)
     groups: torch.Tensor | None  # (B,) or None
     candidates: tuple[Pairs, Pairs]  # positives, negatives into the batch
+    augment_state: torch.Tensor | None = None  # the augmentation RNG once this batch is made
 
 
 _DONE = object()
