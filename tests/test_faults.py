@@ -218,3 +218,36 @@ def test_a_second_index_update_waits_for_the_first(tiny_run, tmp_path: Path) -> 
     _, err = waiting.communicate(timeout=120)
     assert waiting.returncode == 0, err
     assert len(Index.load(tmp_path / "x.index")) == 60 + 8
+
+
+def test_a_disk_that_fills_while_embedding_or_building_a_large_index_fails_cleanly(
+    tiny_run, tmp_path: Path
+) -> None:
+    data, run = tiny_run
+    made = simnet("embed", data, "--model", run, "--out", tmp_path / "e.npy", "--quiet")
+    assert made.returncode == 0, made.stderr
+    size = (tmp_path / "e.npy").stat().st_size
+    full = simnet(
+        "embed",
+        data,
+        "--model",
+        run,
+        "--out",
+        tmp_path / "f.npy",
+        "--quiet",
+        preexec_fn=_limit_file_size(size // 2),
+    )
+    one_error_line(full, "could not write")
+    assert not (tmp_path / "f.npy").exists() and not list(tmp_path.glob(".*"))
+    built = simnet(
+        "index",
+        "--embeddings",
+        tmp_path / "e.npy",
+        "--kind",
+        "hnsw",
+        "--out",
+        tmp_path / "big.index",
+        preexec_fn=_limit_file_size(size // 2),
+    )
+    one_error_line(built, "could not write")
+    assert not (tmp_path / "big.index").exists() and not list(tmp_path.glob(".*"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import tarfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -254,19 +255,24 @@ def embed_to_file(
         raise SimNetError(f"no images under {', '.join(str(p) for p in paths)}")
     report, rows = AddReport(), list[tuple[str, str]]()
     with atomic_path(out) as tmp:
-        array = np.lib.format.open_memmap(tmp, "w+", np.float32, (len(items), net.dim))
-        for vectors, kept, skipped in embed_in_chunks(net, items, progress):
-            array[len(rows) : len(rows) + len(kept)] = vectors
-            rows += kept
-            report.skipped += skipped
-        array.flush()
-        if len(rows) < len(items):  # rows skipped: keep the filled ones only
+        # Rows go to a scratch file by plain writes (a full disk is then an error, where a
+        # memory map's pages would kill the process), then behind the .npy header.
+        scratch = tmp.with_name(tmp.name.removesuffix(".tmp") + ".rows.tmp")
+        try:
+            with scratch.open("wb") as sink:
+                for vectors, kept, skipped in embed_in_chunks(net, items, progress):
+                    sink.write(np.ascontiguousarray(vectors, dtype="<f4").tobytes())
+                    rows += kept
+                    report.skipped += skipped
             if not rows:
-                raise SimNetError(f"no readable image: {report.skipped[0][1]}")
-            trimmed = tmp.with_name(tmp.name + ".npy")
-            np.save(trimmed, array[: len(rows)])
-            trimmed.replace(tmp)
-        del array
+                raise SimNetError(f"no readable image: {': '.join(report.skipped[0])}")
+            with tmp.open("wb") as target, scratch.open("rb") as source:
+                shape = (len(rows), net.dim)
+                header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+                np.lib.format.write_array_header_1_0(target, header)
+                shutil.copyfileobj(source, target, 1 << 24)
+        finally:
+            scratch.unlink(missing_ok=True)
     report.added = len(rows)
     facts = {
         "model": model_info(net, model_path),

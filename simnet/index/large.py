@@ -10,6 +10,7 @@ vector, its quantisers trained on a sample; the most compact, the least accurate
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import zipfile
@@ -343,7 +344,10 @@ class LargeIndex:
         with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
             for n, part in enumerate(parts):
                 with archive.open(f"shard-{n:03d}.faiss", "w", force_zip64=True) as member:
-                    faiss.write_index(part, _faiss.PyCallbackIOWriter(member.write))
+                    try:
+                        faiss.write_index(part, _faiss.PyCallbackIOWriter(member.write))
+                    except RuntimeError as exc:  # FAISS wraps the OSError of a failed write
+                        raise OSError(errno.EIO, str(exc).splitlines()[0]) from None
             archive.writestr("meta.json", json.dumps(meta))
 
     @classmethod
