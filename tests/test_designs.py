@@ -69,7 +69,8 @@ def test_a_design_with_a_broken_view_is_skipped_and_counted(
     broken.write_bytes(b"not a png")
     lib = load_library(copy, 32, tmp_path / "cache")
     assert len(lib) == 35
-    assert "skipped 1 design(s)" in caplog.text
+    assert f"skipped {broken.parent}: no readable top" in caplog.text
+    assert "skipped 1 of " in caplog.text and " design folders: 1 no readable top" in caplog.text
 
 
 def test_folders_without_views_are_not_designs(tmp_path: Path) -> None:

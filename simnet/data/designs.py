@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from simnet.data.cache import TEST, TRAIN, Dataset, ImageSet, _hash_split, load_images
-from simnet.data.images import IMAGE_SUFFIXES, decode_image
+from simnet.data.images import IMAGE_SUFFIXES, decode_image, report_skipped
 from simnet.data.sources import SPLIT_NAMES, Record, _FileListSource, walk_tree
 from simnet.errors import ImageError, SimNetError
 
@@ -117,9 +117,12 @@ def _load(
         path = Path(key)
         by_folder.setdefault(str(path.parent), {})[path.stem] = i
     complete = {k: g for k, g in by_folder.items() if all(v in g for v in views)}
-    broken = len(by_folder) - len(complete)
-    if broken:
-        log.warning("skipped %d design(s) with an unreadable view", broken)
+    broken = [
+        (folder, "no readable " + ", ".join(v for v in views if v not in g))
+        for folder, g in by_folder.items()
+        if folder not in complete
+    ]
+    report_skipped(broken, len(by_folder), "design folders")
     if not complete:
         raise SimNetError(f"no readable designs in {root}")
     keys = sorted(complete)
