@@ -130,6 +130,9 @@ class TrainConfig:
     # minutes have passed since the last (0: only at epoch ends); a resume continues from
     # the step it holds, exactly as if never stopped.
     checkpoint_minutes: float = 10.0
+    # Where the steps run: auto (a GPU when there is one, else the CPU), cpu, cuda (under
+    # torchrun, each process its own GPU by LOCAL_RANK, with NCCL), or cuda:N.
+    device: str = "auto"
 
 
 @dataclass

@@ -34,6 +34,9 @@ class Pairs:
     def num_similar(self) -> int:
         return int(self.similar.sum())
 
+    def to(self, device: torch.device) -> Pairs:
+        return Pairs(self.a.to(device), self.b.to(device), self.similar.to(device))
+
     def select(self, keep: torch.Tensor) -> Pairs:
         """The pairs at a bool mask or index tensor ``keep``."""
         return Pairs(self.a[keep], self.b[keep], self.similar[keep])

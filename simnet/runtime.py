@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from simnet.errors import SimNetError
+
 
 def seed_everything(seed: int) -> None:
     """The one place that seeds Python, NumPy and PyTorch."""
@@ -31,10 +33,37 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def use_bf16(setting: str) -> bool:
-    """Resolves a ``train.bf16`` setting (auto, on, off)."""
-    return setting == "on" or (setting == "auto" and cpu_has_bf16())
+def use_bf16(setting: str, device: torch.device | None = None) -> bool:
+    """Resolves a ``train.bf16`` setting (auto, on, off) for a device (the CPU by default):
+    auto means on where the CPU has bf16 units, or the GPU supports bf16."""
+    if setting != "auto":
+        return setting == "on"
+    if device is not None and device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return cpu_has_bf16()
 
 
-def autocast(enabled: bool) -> contextlib.AbstractContextManager:
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+def autocast(
+    enabled: bool, device: torch.device | None = None
+) -> contextlib.AbstractContextManager:
+    kind = device.type if device is not None else "cpu"
+    return torch.autocast(kind, dtype=torch.bfloat16, enabled=enabled)
+
+
+def training_device(setting: str) -> torch.device:
+    """Resolves ``train.device``: ``cpu``, ``cuda`` (under torchrun: this process's GPU,
+    ``LOCAL_RANK``), ``cuda:N``, or ``auto`` (a GPU when there is one, else the CPU)."""
+    if setting == "auto":
+        setting = "cuda" if torch.cuda.is_available() else "cpu"
+    if setting == "cpu":
+        return torch.device("cpu")
+    if not setting.startswith("cuda"):
+        raise SimNetError(f"train.device must be auto, cpu, cuda or cuda:N, not {setting!r}")
+    if not torch.cuda.is_available():
+        raise SimNetError(f"train.device is {setting} but this machine has no usable GPU")
+    device = torch.device(setting)
+    if device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if device.index >= torch.cuda.device_count():
+        raise SimNetError(f"{device} asked for, but {torch.cuda.device_count()} GPU(s) here")
+    return device

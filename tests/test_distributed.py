@@ -79,3 +79,24 @@ def test_batches_must_split_evenly(tmp_path: Path) -> None:
         "train", "--data", str(data), "--out", str(tmp_path / "r"), "--set", "train.shards=3", *tiny
     )
     assert_one_line_error(done, "must divide into 3 equal slices")
+
+
+def test_the_training_device_follows_the_setting_and_the_process(monkeypatch) -> None:
+    from simnet.errors import SimNetError
+    from simnet.runtime import training_device
+
+    assert training_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert training_device("auto") == torch.device("cpu")
+    with pytest.raises(SimNetError, match="no usable GPU"):
+        training_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a 4-GPU machine
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setenv("LOCAL_RANK", "2")  # torchrun's third process on this machine
+    assert training_device("auto") == torch.device("cuda", 2)
+    assert training_device("cuda") == torch.device("cuda", 2)
+    assert training_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(SimNetError, match="4 GPU"):
+        training_device("cuda:7")
+    with pytest.raises(SimNetError, match="must be auto, cpu"):
+        training_device("tpu")

@@ -69,14 +69,19 @@ class _Gather(torch.autograd.Function):
         return grad[ctx.rows]
 
 
-def init_world() -> World:
+def init_world(device: torch.device | None = None) -> World:
     """Joins the process group that ``torchrun`` describes in the environment
-    (``WORLD_SIZE``, ``RANK``, ``MASTER_ADDR``...); a lone process stays alone."""
+    (``WORLD_SIZE``, ``RANK``, ``MASTER_ADDR``...): over NCCL when training on GPUs, gloo
+    on CPUs. A lone process stays alone."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return World()
     if not dist.is_initialized():
-        dist.init_process_group("gloo")  # the training loop runs on CPUs
+        if device is not None and device.type == "cuda":
+            torch.cuda.set_device(device)
+            dist.init_process_group("nccl", device_id=device)
+        else:
+            dist.init_process_group("gloo")
     world = World(
         dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_WORLD_SIZE", 1))
     )

@@ -39,7 +39,7 @@ from simnet.mining.offline import OfflineSampler
 from simnet.models import SimNetModel, build_model
 from simnet.models.simnet import count_parameters
 from simnet.models.store import save_model
-from simnet.runtime import autocast, seed_everything, set_threads, use_bf16
+from simnet.runtime import autocast, seed_everything, set_threads, training_device, use_bf16
 from simnet.storage import atomic_write_text, exclusive
 from simnet.train.checkpoint import STATE_FILE, load_state, save_state
 from simnet.train.distributed import World, init_world, leave_world
@@ -78,6 +78,7 @@ class Parts:
     world: World = World()
     shards: int = 1  # batch-norm groups per batch: one per process, or ghost batches
     forward: torch.nn.Module | None = None  # the DDP wrapper, when distributed
+    device: torch.device = torch.device("cpu")  # where the steps run
 
     @property
     def final_model(self) -> torch.nn.Module:
@@ -141,12 +142,19 @@ def shard_count(config: Config, world: World) -> int:
 
 
 def build_parts(
-    config: Config, total_steps: int, model: SimNetModel | None = None, world: World | None = None
+    config: Config,
+    total_steps: int,
+    model: SimNetModel | None = None,
+    world: World | None = None,
+    device: torch.device | None = None,
 ) -> Parts:
-    """The model (built here unless given), optimizer, schedule, miner and losses."""
+    """The model (built here unless given) on ``device`` (the CPU by default), optimizer,
+    schedule, miner and losses."""
     t = config.train
     world = world or World()
+    device = device or torch.device("cpu")
     model = model if model is not None else build_model(config.model)
+    model = model.to(device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     trainable, total = count_parameters(model)
@@ -161,7 +169,7 @@ def build_parts(
     ema = None
     if t.ema_decay > 0:
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=True)
-    bf16 = use_bf16(t.bf16)
+    bf16 = use_bf16(t.bf16, device)
     lc = config.loss
     group = GroupLoss(lc.group_radius, lc.group_margin, lc.metric) if lc.group_weight else None
     return Parts(
@@ -177,6 +185,7 @@ def build_parts(
         lc.group_weight,
         world,
         shard_count(config, world),
+        device=device,
     )
 
 
@@ -187,7 +196,10 @@ def _distribute(parts: Parts) -> None:
     if parts.world.active:
         from torch.nn.parallel import DistributedDataParallel
 
-        parts.forward = DistributedDataParallel(parts.model)
+        on_gpu = parts.device.type == "cuda"
+        parts.forward = DistributedDataParallel(
+            parts.model, device_ids=[parts.device.index] if on_gpu else None
+        )
 
 
 def train_step(
@@ -200,14 +212,18 @@ def train_step(
 ) -> tuple[float, dict]:
     """One optimisation step on a batch; returns the loss and the miner's counts.
 
-    ``candidates`` limits mining to given (positive, negative) pairs: a pairs CSV's."""
+    ``candidates`` limits mining to given (positive, negative) pairs: a pairs CSV's.
+    Mining runs on the CPU (``candidates`` stay there); the rest on ``parts.device``."""
     parts.model.train()
+    device = parts.device
+    x, labels = x.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+    groups = groups.to(device, non_blocking=True) if groups is not None else None
     embeddings = _embed_batch(parts, x)  # (B, D) float32, unit norm: the whole batch
     if parts.model.classifier is not None:  # the classifier baseline: no pairs
         loss = F.cross_entropy(parts.model.logits(embeddings), labels)
         stats = {"positives": 0, "negatives": 0}
         return _finish_step(parts, loss), stats
-    pairs = parts.miner.mine(embeddings.detach(), labels, lam, candidates)
+    pairs = parts.miner.mine(embeddings.detach(), labels.cpu(), lam, candidates).to(device)
     loss = parts.loss(embeddings, pairs)
     if parts.group_loss is not None and groups is not None:
         loss = loss + parts.group_weight * parts.group_loss(embeddings, labels, groups)
@@ -223,7 +239,7 @@ def _embed_batch(parts: Parts, x: torch.Tensor) -> torch.Tensor:
     ghost batches (``train.shards`` in one process) slice by slice, so that batch-norm
     sees each slice alone, as it does across processes."""
     world = parts.world
-    with autocast(parts.bf16):
+    with autocast(parts.bf16, parts.device):
         if world.active:
             local = x.chunk(world.size)[world.rank]
             return world.gather(cast(torch.nn.Module, parts.forward)(local))
@@ -255,12 +271,12 @@ def validation_loss(parts: Parts, val: ImageSet, config: Config) -> float:
     index = np.sort(rng.permutation(len(val))[:1000])
     images = torch.from_numpy(np.ascontiguousarray(val.images[index]))
     labels = torch.from_numpy(val.labels[index])
-    with autocast(parts.bf16):
-        embeddings = model(to_input(images)).float()
+    with autocast(parts.bf16, parts.device):
+        embeddings = model(to_input(images).to(parts.device)).float()
     if model.classifier is not None:
-        return float(F.cross_entropy(model.logits(embeddings), labels))
+        return float(F.cross_entropy(model.logits(embeddings), labels.to(parts.device)))
     pos, neg = candidate_pairs(labels)
-    return float(parts.loss(embeddings, Pairs.cat([pos, neg])))
+    return float(parts.loss(embeddings, Pairs.cat([pos, neg]).to(parts.device)))
 
 
 def _write_row(path: Path, row: dict) -> None:
@@ -331,13 +347,21 @@ def train(
         The run folder.
     """
     run_dir = Path(out_dir)
-    world = init_world()
+    device = training_device(config.train.device)
+    world = init_world(device)
     try:
         if world.main:  # the writer: one at a time per run folder
             run_dir.mkdir(parents=True, exist_ok=True)
         with exclusive(run_dir, wait=False) if world.main else contextlib.nullcontext():
             run = _train(
-                config, run_dir, resume, progress and world.main, train_images, stop_after, world
+                config,
+                run_dir,
+                resume,
+                progress and world.main,
+                train_images,
+                stop_after,
+                world,
+                device,
             )
         world.barrier()  # every process done before the first's files are read
         return run
@@ -353,6 +377,7 @@ def _train(
     train_images: ImageSet | None,
     stop_after: int | None,
     world: World,
+    device: torch.device,
 ) -> Path:
     t = config.train
     # Processes on one machine share its cores.
@@ -378,7 +403,7 @@ def _train(
             raise SimNetError("loss.name=cross-entropy needs single images with class labels")
         config.model.classes = len(classes)
         model = build_model(config.model)
-    parts = build_parts(config, t.epochs * len(sampler), model, world)
+    parts = build_parts(config, t.epochs * len(sampler), model, world, device)
     t.shards = parts.shards  # recorded, so a resume in one process normalises alike
     prefetch = t.prefetch
     if config.mining.strategy == "offline":
@@ -562,11 +587,11 @@ def _embed_subset(
     model: torch.nn.Module, index: np.ndarray, images: np.ndarray, bf16: bool, batch: int = 1000
 ) -> np.ndarray:
     """``(n, D)`` embeddings of the training images at ``index`` (no augmentation)."""
-    out = []
+    out, device = [], next(model.parameters()).device
     for start in range(0, len(index), batch):
         x = to_input(torch.from_numpy(np.ascontiguousarray(images[index[start : start + batch]])))
-        with autocast(bf16):
-            out.append(model(x).float().numpy())
+        with autocast(bf16, device):
+            out.append(model(x.to(device)).float().cpu().numpy())
     return np.concatenate(out)
 
 
@@ -577,7 +602,7 @@ def _init_from_data(parts: Parts, train_set: ImageSet, seed: int, count: int = 5
     images = to_input(torch.from_numpy(np.ascontiguousarray(train_set.images[pick])))
     if images.dim() == 5:  # designs: every view is an image
         images = images.flatten(0, 1)
-    if parts.model.init_from_data(images):
+    if parts.model.init_from_data(images.to(parts.device)):
         log.info("initialised the backbone's first conv from %d training images", len(pick))
 
 
