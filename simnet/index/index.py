@@ -66,6 +66,22 @@ def check_model(
         )
 
 
+def to_matches(
+    d2: np.ndarray, rows: np.ndarray, paths: list[str], labels: list[str], ids: np.ndarray | None
+) -> list[list[Match]]:
+    """FAISS's answer (squared distances and rows, -1 for none) as matches per query; a
+    row's id is ``ids[row]``, or the row itself."""
+    distances = np.sqrt(np.maximum(d2, 0.0))
+    return [
+        [
+            Match(paths[r], labels[r], float(d), int(r if ids is None else ids[r]))
+            for d, r in zip(row_d, row_r, strict=True)
+            if r >= 0
+        ]
+        for row_d, row_r in zip(distances, rows, strict=True)
+    ]
+
+
 @dataclass(frozen=True)
 class Entry:
     """One indexed image (or design): its stable id, where it is, and what it held."""
@@ -209,15 +225,7 @@ class Index:
             return [[] for _ in queries]
         with _faiss_threads(1 if len(queries) <= FEW_QUERIES else None):
             d2, rows = self._search(queries, k)
-        distances = np.sqrt(np.maximum(d2, 0.0))
-        return [
-            [
-                Match(self._paths[r], self._labels[r], float(d), int(self._ids[r]))
-                for d, r in zip(row_d, row_r, strict=True)
-                if r >= 0
-            ]
-            for row_d, row_r in zip(distances, rows, strict=True)
-        ]
+        return to_matches(d2, rows, self._paths, self._labels, self._ids)
 
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self.kind == "hnsw":

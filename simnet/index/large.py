@@ -34,6 +34,7 @@ from simnet.index.index import (
     Match,
     _faiss_threads,
     check_model,
+    to_matches,
 )
 from simnet.storage import atomic_path
 
@@ -319,15 +320,7 @@ class LargeIndex:
             self._depth_set = depth
         with _faiss_threads(1 if len(queries) <= FEW_QUERIES else None):
             d2, rows = self._faiss.search(queries, k)
-        distances = np.sqrt(np.maximum(d2, 0.0))
-        return [
-            [
-                Match(self._paths[r], self._labels[r], float(d), int(r))
-                for d, r in zip(row_d, row_r, strict=True)
-                if r >= 0
-            ]
-            for row_d, row_r in zip(distances, rows, strict=True)
-        ]
+        return to_matches(d2, rows, self._paths, self._labels, None)
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
