@@ -8,6 +8,8 @@ resident memory above what it held before building (Python, FAISS and the querie
 "index" the index's own size; recall@10 is against exact search over the same file.
 
     python benchmarks/large_index.py [--rows 1000000] [--kinds exact hnsw ivfpq] [--shards 1]
+    python benchmarks/large_index.py --base base.npy --queries queries.npy   # your vectors
+                                     (benchmarks/cifar_million.py makes real ones)
 """
 
 from __future__ import annotations
@@ -91,14 +93,14 @@ def child(args: argparse.Namespace) -> None:
     names = [f"images/{i // 1000:04d}/{i:07d}.jpg" for i in range(index.ntotal)]
     saved = LargeIndex(index, kind, names, [""] * len(names), {}, depth=DEPTHS[kind][-1])
     start = time.perf_counter()
-    saved.save(Path(args.base).with_name(f"{kind}.index"))
+    saved.save(Path(args.truth).with_name(f"{kind}.index"))
     save = time.perf_counter() - start
     start = time.perf_counter()
-    loaded = LargeIndex.load(Path(args.base).with_name(f"{kind}.index"))
+    loaded = LargeIndex.load(Path(args.truth).with_name(f"{kind}.index"))
     load = time.perf_counter() - start
     _, expected = index.search(queries[:100], 10)
     same = [[m.id for m in r] for r in loaded.search(queries[:100], 10)] == expected.tolist()
-    file_mib = Path(args.base).with_name(f"{kind}.index").stat().st_size / 2**20
+    file_mib = Path(args.truth).with_name(f"{kind}.index").stat().st_size / 2**20
     print(
         json.dumps(
             {
@@ -124,8 +126,8 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--kind", help=argparse.SUPPRESS)
-    parser.add_argument("--base", help=argparse.SUPPRESS)
-    parser.add_argument("--queries", help=argparse.SUPPRESS)
+    parser.add_argument("--base", help="vectors to index (.npy, float32) instead of synthetic ones")
+    parser.add_argument("--queries", help="with --base: the query vectors (.npy)")
     parser.add_argument("--truth", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -136,14 +138,20 @@ def main() -> None:
         centres = np.random.default_rng(0).normal(size=(2_000, args.dim))
         centres /= np.linalg.norm(centres, axis=1, keepdims=True)
         started = time.perf_counter()
-        make_vectors(folder / "base.npy", args.rows, args.dim, 1, centres)
-        make_vectors(folder / "queries.npy", 1_000, args.dim, 2, centres)
-        queries = np.load(folder / "queries.npy")
-        _, truth = exact_neighbours(open_vectors(folder / "base.npy"), queries, 10)
+        if args.base:
+            base, query_file = Path(args.base).resolve(), Path(args.queries).resolve()
+            what = f"vectors of {base} ({open_vectors(base).shape[0]:,}), queries of {query_file}"
+        else:
+            base, query_file = folder / "base.npy", folder / "queries.npy"
+            make_vectors(base, args.rows, args.dim, 1, centres)
+            make_vectors(query_file, 1_000, args.dim, 2, centres)
+            what = f"{args.rows:,} synthetic {args.dim}-D vectors (2,000 clusters), 1,000 queries"
+        queries = np.load(query_file)
+        _, truth = exact_neighbours(open_vectors(base), queries, 10)
         np.save(folder / "truth.npy", truth)
         print(
-            f"{args.rows:,} synthetic {args.dim}-D vectors (2,000 clusters), 1,000 queries; "
-            f"data and exact top-10 in {time.perf_counter() - started:.0f} s; shards {args.shards}"
+            f"{what}; data and exact top-10 in {time.perf_counter() - started:.0f} s; "
+            f"shards {args.shards}"
         )
         print(
             f"{'kind':<7}{'build s':>9}{'+peak MiB':>10}{'index MiB':>11}{'depth':>7}"
@@ -159,9 +167,9 @@ def main() -> None:
                 "--shards",
                 str(args.shards),
                 "--base",
-                str(folder / "base.npy"),
+                str(base),
                 "--queries",
-                str(folder / "queries.npy"),
+                str(query_file),
                 "--truth",
                 str(folder / "truth.npy"),
             ]
