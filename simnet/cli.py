@@ -518,8 +518,8 @@ def _update_locked(args: argparse.Namespace) -> int:
 
     if not Path(args.out).exists() and args.add and args.model:  # a new index, built by adding
         net = SimNet.load(args.model)
-        index = Index(np.zeros((0, net.dim), np.float32), [], [], model_info(net, args.model))
-        index.requested_kind = args.kind
+        empty = np.zeros((0, net.dim), np.float32)
+        index = Index(empty, [], [], model_info(net, args.model), kind=args.kind)
     else:
         index = Index.load(args.out)
     removed, missing = remove_from_index(index, args.remove or [])
