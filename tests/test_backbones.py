@@ -4,8 +4,6 @@ weights from torchvision state dicts, the fine-tuning policy, and the paper pres
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from simnet.models.pretrained import IMAGENET_MEAN, IMAGENET_STD
 from simnet.models.simnet import count_parameters
 from simnet.train.loop import build_parts, train_step
 from tests.conftest import make_tree
+from tests.helpers import simnet
 
 OFFLINE = {"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
 
@@ -216,29 +215,19 @@ def test_paper_preset_takes_a_training_step_on_224_inputs() -> None:
     assert parts.optimizer.param_groups[0]["lr"] == 1e-5  # constant schedule
 
 
-def _simnet(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "simnet", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, **(env or {})},
-    )
-
-
 def test_paper_preset_from_the_command_line(weight_files: dict[str, Path], tmp_path: Path) -> None:
     data = make_tree(tmp_path / "images", per_class=6, classes=["circle", "square"])
     tiny = ["--set", "train.batch_size=4", "--set", "train.per_class=2", "--set", "train.epochs=1"]
     args = ["train", "--preset", "paper", "--data", str(data), "--quiet", *tiny]
 
     offline = {**OFFLINE, "TORCH_HOME": str(tmp_path / "torch")}
-    failed = _simnet(*args, "--pretrained", "--out", str(tmp_path / "a"), env=offline)
+    failed = simnet(*args, "--pretrained", "--out", str(tmp_path / "a"), env=offline)
     assert failed.returncode != 0
     assert "Traceback" not in failed.stderr
     assert len(failed.stderr.strip().splitlines()) == 1 and "--weights FILE" in failed.stderr
 
     run = tmp_path / "b"
-    ok = _simnet(*args, "--weights", str(weight_files["vgg16"]), "--out", str(run), env=offline)
+    ok = simnet(*args, "--weights", str(weight_files["vgg16"]), "--out", str(run), env=offline)
     assert ok.returncode == 0, ok.stderr
     from simnet.inference import SimNet
 

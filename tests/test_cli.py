@@ -3,13 +3,13 @@
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from simnet.cli import build_parser, main
 from tests.conftest import make_tree
+from tests.helpers import simnet as run  # also imported from here by other test modules
 
 COMMANDS = ["train", "evaluate", "index", "search", "dedup", "serve"]
 TINY = [
@@ -24,17 +24,6 @@ TINY = [
     "--set",
     "model.embedding_dim=16",
 ]
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """``simnet ARGS`` in a fresh process (in ``cwd``), its output captured."""
-    return subprocess.run(
-        [sys.executable, "-m", "simnet", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=cwd,
-    )
 
 
 def test_help_describes_every_option() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import random
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,17 +16,13 @@ import torch
 from simnet.index import Index
 from simnet.train.checkpoint import load_state
 from tests.conftest import make_tree
+from tests.helpers import simnet, start_simnet
 from tests.test_cli import TINY
 from tests.test_train import weights
 
 
 def start(*args: str | Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "simnet", *map(str, args)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_simnet(*args, stdout=subprocess.DEVNULL)
 
 
 def stamp(path: Path) -> tuple[int, int] | None:
@@ -67,19 +62,7 @@ def test_training_killed_again_and_again_ends_as_an_uninterrupted_run(tmp_path: 
         f"data.cache_dir={tmp_path / 'cache'}",
         "--quiet",
     ]
-    whole = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simnet",
-            "train",
-            "--out",
-            str(tmp_path / "whole"),
-            *map(str, args),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    whole = simnet("train", "--out", tmp_path / "whole", *args, timeout=None)
     assert whole.returncode == 0, whole.stderr
 
     cut, rng, kills, done = tmp_path / "cut", random.Random(0), [], []
@@ -127,12 +110,7 @@ def test_index_add_killed_again_and_again_keeps_a_whole_index(tiny_run, tmp_path
     base.save(tmp_path / "whole.index")
     base.save(tmp_path / "cut.index")
     add = ["--add", new, "--quiet", "--save-every", "0.001"]  # saved after every chunk
-    whole = subprocess.run(
-        [sys.executable, "-m", "simnet", "index", "--out", str(tmp_path / "whole.index")]
-        + [str(a) for a in add],
-        capture_output=True,
-        text=True,
-    )
+    whole = simnet("index", "--out", tmp_path / "whole.index", *add, timeout=None)
     assert whole.returncode == 0, whole.stderr
     expected = Index.load(tmp_path / "whole.index")
     vector_of = dict(zip(expected.paths, expected.vectors, strict=True))

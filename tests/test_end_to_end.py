@@ -1,14 +1,13 @@
 """A tiny train -> evaluate -> index -> search run through the real command line."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import make_tree
-from tests.test_cli import TINY, assert_one_line_error, run
+from tests.helpers import simnet
+from tests.test_cli import TINY, assert_one_line_error
 
 
 @pytest.fixture(scope="module")
@@ -16,30 +15,22 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("e2e")
     data = make_tree(root / "shapes", per_class=60, split=True)
     run_dir = root / "run"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simnet",
-            "train",
-            "--data",
-            str(data),
-            "--out",
-            str(run_dir),
-            "--epochs",
-            "4",
-            "--quiet",
-            *TINY,
-            "--set",
-            "model.widths=[8,16,16,16]",
-            "--set",
-            "train.lr=0.2",
-            "--set",  # this tiny 4-epoch model tells the shapes apart better with 4-px shifts
-            "augment.crop_padding=4",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = simnet(
+        "train",
+        "--data",
+        data,
+        "--out",
+        run_dir,
+        "--epochs",
+        "4",
+        "--quiet",
+        *TINY,
+        "--set",
+        "model.widths=[8,16,16,16]",
+        "--set",
+        "train.lr=0.2",
+        "--set",  # this tiny 4-epoch model tells the shapes apart better with 4-px shifts
+        "augment.crop_padding=4",
     )
     assert result.returncode == 0, result.stderr
     return data, run_dir
@@ -58,7 +49,7 @@ def test_training_writes_a_complete_run(trained: tuple[Path, Path]) -> None:
 @pytest.mark.slow
 def test_evaluate_json_reports_real_accuracy(trained: tuple[Path, Path]) -> None:
     _, run_dir = trained
-    result = run("evaluate", str(run_dir), "--json", "--quiet")
+    result = simnet("evaluate", str(run_dir), "--json", "--quiet")
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
     assert 0.0 <= metrics["knn_accuracy"] <= 1.0
@@ -71,7 +62,7 @@ def test_evaluate_json_reports_real_accuracy(trained: tuple[Path, Path]) -> None
 def test_index_and_search_find_the_querys_class(trained: tuple[Path, Path], tmp_path: Path) -> None:
     data, run_dir = trained
     index = tmp_path / "train.index"
-    result = run(
+    result = simnet(
         "index",
         "--model",
         str(run_dir),
@@ -85,7 +76,7 @@ def test_index_and_search_find_the_querys_class(trained: tuple[Path, Path], tmp_
     )
     assert result.returncode == 0, result.stderr
     queries = sorted((data / "test" / "circle").glob("*.png"))[:3]
-    result = run("search", "--index", str(index), *map(str, queries), "--json", "--quiet")
+    result = simnet("search", "--index", str(index), *map(str, queries), "--json", "--quiet")
     assert result.returncode == 0, result.stderr
     answers = json.loads(result.stdout)
     assert len(answers) == 3
@@ -103,20 +94,20 @@ def test_search_refuses_a_non_image_query(trained: tuple[Path, Path], tmp_path: 
     data, run_dir = trained
     index = tmp_path / "all.index"
     assert (
-        run(
+        simnet(
             "index", "--model", str(run_dir), "--data", str(data), "--out", str(index), "--quiet"
         ).returncode
         == 0
     )
     text = tmp_path / "notes.jpg"
     text.write_text("not an image")
-    assert_one_line_error(run("search", "--index", str(index), str(text)), "no readable query")
+    assert_one_line_error(simnet("search", "--index", str(index), str(text)), "no readable query")
 
 
 @pytest.mark.slow
 def test_a_second_run_into_the_same_folder_is_refused(trained: tuple[Path, Path]) -> None:
     data, run_dir = trained
-    again = run("train", "--data", str(data), "--out", str(run_dir), "--quiet", *TINY)
+    again = simnet("train", "--data", str(data), "--out", str(run_dir), "--quiet", *TINY)
     assert_one_line_error(again, "already holds a run")
-    longer = run("train", "--out", str(run_dir), "--resume", "--epochs", "9", "--quiet")
+    longer = simnet("train", "--out", str(run_dir), "--resume", "--epochs", "9", "--quiet")
     assert_one_line_error(longer, "planned for 4 epochs")

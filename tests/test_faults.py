@@ -9,7 +9,6 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from simnet.storage import atomic_path, exclusive
 from simnet.train import train
 from simnet.train.checkpoint import load_state
 from tests.conftest import make_tree
+from tests.helpers import simnet, start_simnet
 from tests.test_cli import TINY
 from tests.test_train import config_for
 
@@ -35,16 +35,6 @@ class _RunsCode:
 
     def __reduce__(self):
         return (os.system, (f"touch {self.marker}",))
-
-
-def simnet(*args: str | Path, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "simnet", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        **kwargs,
-    )
 
 
 def one_error_line(result: subprocess.CompletedProcess, fragment: str) -> None:
@@ -207,12 +197,7 @@ def test_a_second_index_update_waits_for_the_first(tiny_run, tmp_path: Path) -> 
     build_index(SimNet.load(run), data, model_path=run).save(tmp_path / "x.index")
     new = make_tree(tmp_path / "new", per_class=2, seed=6)
     with exclusive(tmp_path / "x.index"):  # another writer holds the index
-        waiting = subprocess.Popen(
-            [sys.executable, "-m", "simnet", "index", "--out", str(tmp_path / "x.index")]
-            + ["--add", str(new), "--quiet"],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        waiting = start_simnet("index", "--out", tmp_path / "x.index", "--add", new, "--quiet")
         with pytest.raises(subprocess.TimeoutExpired):
             waiting.wait(timeout=8)  # it would be done in ~5 s were it not waiting
     _, err = waiting.communicate(timeout=120)

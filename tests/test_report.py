@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from simnet.config import load_config
 from simnet.train import train
 from tests.conftest import TINY_MODEL, make_tree
+from tests.helpers import simnet
 
 SMALL = [*TINY_MODEL, "train.epochs=2", "eval.shift=0"]
 
@@ -25,12 +24,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_report_is_one_self_contained_page(run: Path, tmp_path: Path) -> None:
     out = tmp_path / "page.html"
-    done = subprocess.run(
-        [sys.executable, "-m", "simnet", "report", str(run), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = simnet("report", run, "--out", out, timeout=300)
     assert done.returncode == 0, done.stderr
     page = out.read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
@@ -44,11 +38,6 @@ def test_report_is_one_self_contained_page(run: Path, tmp_path: Path) -> None:
 
 
 def test_report_of_a_missing_run_is_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "simnet", "report", str(tmp_path / "nope")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = simnet("report", tmp_path / "nope", timeout=120)
     assert done.returncode == 2 and "run folder not found" in done.stderr
     assert "Traceback" not in done.stderr
