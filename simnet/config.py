@@ -2,19 +2,29 @@
 
 The resolved configuration is saved beside every run's outputs (``config.yaml``), so a run
 can always be repeated with ``simnet train --config RUN/config.yaml``.
+
+A setting with a fixed set of values is annotated ``Literal[...]``: that annotation is the
+one list of its values, checked whenever a config is loaded, overridden or validated.
+``mining.strategy`` is a name in the miner registry, checked when the miner is created
+(:func:`simnet.mining.create_miner`), since the registry lives above this module.
 """
 
 from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Iterable
+from copy import deepcopy
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
+from simnet.distances import Metric
 from simnet.errors import SimNetError
+
+Check = tuple[bool, str]  # (whether a rule holds, what it says)
 
 
 @dataclass
@@ -24,7 +34,15 @@ class DataConfig:
     test_fraction: float = 0.2  # held out (by a hash of the path) when the source has no test split
     val_fraction: float = 0.0  # of the training split, for per-epoch validation loss
     cache_dir: str | None = None  # decode cache; None: $SIMNET_CACHE or ~/.cache/simnet
-    labels: str = "family"  # designs (model.views set): family | design (drawings as samples)
+    labels: Literal["family", "design"] = "family"  # designs (model.views set); design:
+    # each design is a class, its drawings the samples
+
+    def checks(self) -> list[Check]:
+        return [
+            (self.image_size >= 8, "data.image_size must be at least 8"),
+            (0.0 <= self.test_fraction < 1.0, "data.test_fraction must be in [0, 1)"),
+            (0.0 <= self.val_fraction < 1.0, "data.val_fraction must be in [0, 1)"),
+        ]
 
 
 @dataclass
@@ -39,6 +57,9 @@ class AugmentConfig:
     noise_std: float = 0.0  # Gaussian noise on [0, 1] pixels
     brightness: float = 0.0  # max additive change on [0, 1] pixels
     contrast: float = 0.0  # max relative change, e.g. 0.2 for 0.8..1.2
+
+    def checks(self) -> list[Check]:
+        return []
 
 
 @dataclass
@@ -56,32 +77,71 @@ class ModelConfig:
     dropout: float = 0.0  # before the fusion layer; the paper uses 0.5 on its long schedule
     whiten: bool = True  # initialise (and freeze) the backbone's first conv from the data
     views: list[str] = field(default_factory=list)  # [] = images; e.g. [top, front, side]
-    view_fusion: str = "concat"  # design embedding from view embeddings: concat | mean
+    view_fusion: Literal["concat", "mean"] = "concat"  # design embedding from view embeddings
     input_size: int | None = None  # images are resized to this inside the network; None: as is
     pretrained: bool = False  # CNN1 starts from torchvision's ImageNet weights (cache/download)
     weights: str | None = None  # ... or from this local file (a torchvision state dict)
     finetune_layers: int | None = None  # train only CNN1's top N layers (paper: 2); None: all
     classes: int = 0  # a cosine classifier head of this many classes (loss.name=cross-entropy)
 
+    def checks(self) -> list[Check]:
+        return [
+            (self.classes >= 0, "model.classes must be 0 or more"),
+            (self.embedding_dim >= 2, "model.embedding_dim must be at least 2"),
+            (min(self.widths, default=0) >= 1, "model.widths must be positive"),
+            (0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)"),
+            (all(s >= 2 for s in self.scales), "model.scales must be down-sampling factors >= 2"),
+            (len(set(self.views)) == len(self.views), "model.views must not repeat a view"),
+            (
+                all(len(v) in (1, len(self.scales)) for v in (self.branch_width, self.branch_dim)),
+                "model.branch_width and model.branch_dim take one value or one per scale",
+            ),
+            (
+                min(self.branch_width + self.branch_dim, default=0) >= 1,
+                "model.branch_width and model.branch_dim must be positive",
+            ),
+            (
+                self.input_size is None or self.input_size >= 8,
+                "model.input_size must be at least 8",
+            ),
+            (
+                self.finetune_layers is None or self.finetune_layers >= 0,
+                "model.finetune_layers must be 0 or more layers",
+            ),
+        ]
+
 
 @dataclass
 class LossConfig:
-    name: str = "contrastive"  # contrastive | cross-entropy (a classifier: Table 1's baseline)
+    # cross-entropy: a classifier, Table 1's baseline
+    name: Literal["contrastive", "cross-entropy"] = "contrastive"
     # The paper's m = 1. A margin of 1.4 (negatives pushed to near-orthogonal on the unit
     # sphere) measured 58.3% against 56.1% on a 10k-image proxy but only 0.8287 against
     # 0.8276 on the full fast preset (BENCHMARKS.md), so the paper's value stays.
     margin: float = 1.0
-    metric: str = "euclidean"  # euclidean | cosine | l1
+    metric: Metric = "euclidean"  # simnet.distances.METRICS
     balance: bool = True  # weigh the mean positive and mean negative loss equally
     # Group loss (designs with data.labels=design: the families): weight 0 = off.
     group_weight: float = 0.0
     group_radius: float = 0.8  # different designs of one family pulled within this distance
     group_margin: float = 1.2  # designs of different families pushed beyond it
 
+    def checks(self) -> list[Check]:
+        return [
+            (self.margin > 0, "loss.margin must be positive"),
+            (
+                0 <= self.group_radius < self.group_margin,
+                "loss.group_radius must be below loss.group_margin",
+            ),
+            (self.group_weight >= 0, "loss.group_weight must be 0 (off) or positive"),
+        ]
+
 
 @dataclass
 class MiningConfig:
-    strategy: str = "opms"  # opms | random | all | hardest | offline (Table 2's baselines)
+    # opms, or one of Table 2's baselines: a name in simnet.mining's registry, which lists
+    # them (list_miners) and checks this when the miner is created
+    strategy: str = "opms"
     # Algorithm 1 starts at 0 and adds 1/epochs per epoch. On the fast preset's short budget
     # the hardest negatives are needed early (a 10k-image proxy: 56.0% 1-NN at lambda = 1
     # against 51.3% rising from 0.5), so the curriculum is over after one epoch.
@@ -99,6 +159,24 @@ class MiningConfig:
     offline_every: int = 100  # offline: steps between re-mining from a model snapshot
     offline_pool: int = 5000  # offline: training images the snapshot embeds and mines
 
+    def checks(self) -> list[Check]:
+        return [
+            (0.0 <= self.lambda_start <= 1.0, "mining.lambda_start must be in [0, 1]"),
+            (0.0 < self.lambda_max <= 1.0, "mining.lambda_max must be in (0, 1]"),
+            (
+                0.0 < self.min_negative_fraction <= 1.0,
+                "mining.min_negative_fraction must be in (0, 1]",
+            ),
+            (0.0 <= self.outlier_fraction < 0.5, "mining.outlier_fraction must be in [0, 0.5)"),
+            (self.negatives_per_positive > 0, "mining.negatives_per_positive must be positive"),
+            (self.offline_every >= 1, "mining.offline_every must be at least 1 step"),
+            (self.offline_pool >= 2, "mining.offline_pool must be at least 2 images"),
+            (
+                self.pairs_per_batch is None or self.pairs_per_batch >= 2,
+                "mining.pairs_per_batch must be at least 2",
+            ),
+        ]
+
 
 @dataclass
 class TrainConfig:
@@ -109,11 +187,13 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
-    schedule: str = "one-cycle"  # one-cycle | constant (the paper's fixed learning rate)
+    # constant: the paper's fixed learning rate
+    schedule: Literal["one-cycle", "constant"] = "one-cycle"
     warmup: float = 0.2  # one-cycle: fraction of steps spent rising to the peak learning rate
     patience: int = 0  # early stopping: epochs without a better validation loss (0: off);
     # needs data.val_fraction > 0, and the model kept is the best epoch's
-    bf16: str = "auto"  # auto | on | off: bf16 autocast (auto: on where the CPU has bf16 units)
+    bf16: Literal["auto", "on", "off"] = "auto"  # bf16 autocast (auto: where the CPU has
+    # bf16 units)
     channels_last: bool = True
     ema_decay: float = 0.0  # exponential moving average of the weights (0: off); saved if on
     seed: int = 0
@@ -134,6 +214,25 @@ class TrainConfig:
     # torchrun, each process its own GPU by LOCAL_RANK, with NCCL), or cuda:N.
     device: str = "auto"
 
+    def checks(self) -> list[Check]:
+        return [
+            (self.epochs >= 1, "train.epochs must be at least 1"),
+            (
+                self.per_class >= 2,
+                "train.per_class must be at least 2 (positive pairs need two images)",
+            ),
+            (
+                self.batch_size >= 2 * self.per_class,
+                "train.batch_size must hold at least two classes",
+            ),
+            (self.lr > 0, "train.lr must be positive"),
+            (0.0 <= self.ema_decay < 1.0, "train.ema_decay must be in [0, 1)"),
+            (self.patience >= 0, "train.patience must be 0 (off) or more epochs"),
+            (self.prefetch >= 0, "train.prefetch must be 0 (off) or more batches"),
+            (self.checkpoint_minutes >= 0, "train.checkpoint_minutes must be 0 (off) or more"),
+            (self.shards >= 1, "train.shards must be at least 1"),
+        ]
+
 
 @dataclass
 class EvalConfig:
@@ -144,6 +243,12 @@ class EvalConfig:
     shift: int = 1
     pairs: int = 20000  # verification pairs (half similar) drawn from the test split
     batch_size: int = 1000
+
+    def checks(self) -> list[Check]:
+        return [
+            (all(k >= 1 for k in self.ks), "eval.ks must be positive"),
+            (self.shift >= 0, "eval.shift must be 0 or more pixels"),
+        ]
 
 
 @dataclass
@@ -165,6 +270,37 @@ class Config:
 
         atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
 
+    def copy(self) -> Config:
+        """A deep copy: changing it leaves this config as it was."""
+        return deepcopy(self)
+
+    def replace(self, **sections: dict[str, Any]) -> Config:
+        """A copy with some keys changed, each typed and checked as an override is, e.g.
+        ``config.replace(data={"source": path}, train={"shards": 2})``. This config is
+        left as it was."""
+        changed = self.copy()
+        _apply_sections(changed, sections)
+        return changed
+
+
+def one_of(allowed: Iterable[str]) -> str:
+    """``a, b or c``."""
+    names = list(allowed)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def bad_choice(key: str, value: Any, allowed: Iterable[str]) -> SimNetError:
+    """The one-line error for a setting outside its allowed values."""
+    return SimNetError(f"config: {key} must be {one_of(allowed)}, not {value!r}")
+
+
+def _check_choice(value: Any, annotation: Any, where: str) -> Any:
+    """``value`` when its ``Literal[...]`` annotation allows it; else :func:`bad_choice`."""
+    allowed = typing.get_args(annotation)
+    if value not in allowed:
+        raise bad_choice(where, value, allowed)
+    return value
+
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
     """Checks and converts one value to its field's annotated type."""
@@ -180,19 +316,15 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             value = [value] if value not in ("", None) else []
         (item,) = typing.get_args(annotation)
         return [_coerce(v, item, where) for v in value]
-    if annotation is str and isinstance(value, bool):
-        return "on" if value else "off"  # YAML reads a bare on/off as a boolean
+    if (annotation is str or origin is Literal) and isinstance(value, bool):
+        value = "on" if value else "off"  # YAML reads a bare on/off as a boolean
+    if origin is Literal:
+        return _check_choice(value, annotation, where)
+    if annotation is str:
+        return str(value)
     try:
         if annotation is bool:
-            if isinstance(value, str):
-                if value.lower() in ("true", "yes", "on", "1"):
-                    return True
-                if value.lower() in ("false", "no", "off", "0"):
-                    return False
-                raise ValueError
-            if not isinstance(value, bool):
-                raise ValueError
-            return value
+            return _to_bool(value)
         if annotation is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
         return annotation(value)
@@ -200,6 +332,18 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         raise SimNetError(
             f"config {where}: {value!r} is not a valid {annotation.__name__}"
         ) from None
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        if value.lower() in ("true", "yes", "on", "1"):
+            return True
+        if value.lower() in ("false", "no", "off", "0"):
+            return False
+        raise ValueError
+    if not isinstance(value, bool):
+        raise ValueError
+    return value
 
 
 def _apply(section: Any, values: dict[str, Any], where: str) -> None:
@@ -239,6 +383,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _apply_sections(config: Config, data: dict[str, Any]) -> None:
+    """Sets ``{section: {key: value}}`` on ``config`` in place, each value typed and checked."""
     for name, values in data.items():
         section = _section(config, name)
         if not isinstance(values, dict):
@@ -277,89 +422,58 @@ def _section(config: Config, name: str) -> Any:
     return getattr(config, name)
 
 
+def _sections(config: Config) -> list[tuple[str, Any]]:
+    return [(f.name, getattr(config, f.name)) for f in fields(config)]
+
+
 def validate(config: Config) -> None:
-    """Raises :class:`SimNetError` for values no run could use."""
-    t, m, mc = config.train, config.mining, config.model
-    checks = [
-        (config.data.image_size >= 8, "data.image_size must be at least 8"),
-        (0.0 <= config.data.test_fraction < 1.0, "data.test_fraction must be in [0, 1)"),
-        (0.0 <= config.data.val_fraction < 1.0, "data.val_fraction must be in [0, 1)"),
-        (t.epochs >= 1, "train.epochs must be at least 1"),
-        (t.per_class >= 2, "train.per_class must be at least 2 (positive pairs need two images)"),
-        (t.batch_size >= 2 * t.per_class, "train.batch_size must hold at least two classes"),
-        (t.lr > 0, "train.lr must be positive"),
-        (t.bf16 in ("auto", "on", "off"), "train.bf16 must be auto, on or off"),
-        (0.0 <= t.ema_decay < 1.0, "train.ema_decay must be in [0, 1)"),
-        (0.0 <= m.lambda_start <= 1.0, "mining.lambda_start must be in [0, 1]"),
-        (0.0 < m.lambda_max <= 1.0, "mining.lambda_max must be in (0, 1]"),
-        (0.0 < m.min_negative_fraction <= 1.0, "mining.min_negative_fraction must be in (0, 1]"),
-        (0.0 <= m.outlier_fraction < 0.5, "mining.outlier_fraction must be in [0, 0.5)"),
-        (
-            m.strategy in ("opms", "random", "all", "hardest", "offline"),
-            "mining.strategy must be opms, random, all, hardest or offline",
-        ),
-        (m.negatives_per_positive > 0, "mining.negatives_per_positive must be positive"),
-        (m.offline_every >= 1, "mining.offline_every must be at least 1 step"),
-        (m.offline_pool >= 2, "mining.offline_pool must be at least 2 images"),
-        (
-            m.pairs_per_batch is None or m.pairs_per_batch >= 2,
-            "mining.pairs_per_batch must be at least 2",
-        ),
-        (config.loss.margin > 0, "loss.margin must be positive"),
-        (
-            config.loss.name in ("contrastive", "cross-entropy"),
-            "loss.name must be contrastive or cross-entropy",
-        ),
-        (mc.classes >= 0, "model.classes must be 0 or more"),
-        (
-            0 <= config.loss.group_radius < config.loss.group_margin,
-            "loss.group_radius must be below loss.group_margin",
-        ),
-        (config.loss.group_weight >= 0, "loss.group_weight must be 0 (off) or positive"),
-        (config.model.embedding_dim >= 2, "model.embedding_dim must be at least 2"),
-        (min(config.model.widths, default=0) >= 1, "model.widths must be positive"),
-        (0.0 <= config.model.dropout < 1.0, "model.dropout must be in [0, 1)"),
-        (
-            all(s >= 2 for s in config.model.scales),
-            "model.scales must be down-sampling factors >= 2",
-        ),
-        (all(k >= 1 for k in config.eval.ks), "eval.ks must be positive"),
-        (config.eval.shift >= 0, "eval.shift must be 0 or more pixels"),
-        (
-            len(set(config.model.views)) == len(config.model.views),
-            "model.views must not repeat a view",
-        ),
-        (
-            config.model.view_fusion in ("concat", "mean"),
-            "model.view_fusion must be concat or mean",
-        ),
-        (config.data.labels in ("family", "design"), "data.labels must be family or design"),
-        (t.schedule in ("one-cycle", "constant"), "train.schedule must be one-cycle or constant"),
-        (t.patience >= 0, "train.patience must be 0 (off) or more epochs"),
-        (t.prefetch >= 0, "train.prefetch must be 0 (off) or more batches"),
-        (t.checkpoint_minutes >= 0, "train.checkpoint_minutes must be 0 (off) or more"),
-        (t.shards >= 1, "train.shards must be at least 1"),
-        (
-            t.patience == 0 or config.data.val_fraction > 0,
-            "train.patience (early stopping) needs a validation split: set data.val_fraction",
-        ),
-        (
-            all(len(v) in (1, len(config.model.scales)) for v in (mc.branch_width, mc.branch_dim)),
-            "model.branch_width and model.branch_dim take one value or one per scale",
-        ),
-        (
-            min(mc.branch_width + mc.branch_dim, default=0) >= 1,
-            "model.branch_width and model.branch_dim must be positive",
-        ),
-        (mc.input_size is None or mc.input_size >= 8, "model.input_size must be at least 8"),
-        (
-            mc.finetune_layers is None or mc.finetune_layers >= 0,
-            "model.finetune_layers must be 0 or more layers",
-        ),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise SimNetError(f"config: {message}")
+    """Raises :class:`SimNetError` for values no run could use: a value outside its
+    ``Literal[...]`` annotation, a section's range rules, and settings that cannot go
+    together."""
+    for name, section in _sections(config):
+        for key, hint in typing.get_type_hints(type(section)).items():
+            if typing.get_origin(hint) is Literal:
+                _check_choice(getattr(section, key), hint, f"{name}.{key}")
+    for _, section in _sections(config):
+        for ok, message in section.checks():
+            if not ok:
+                raise SimNetError(f"config: {message}")
+    if config.train.patience > 0 and not config.data.val_fraction > 0:
+        raise SimNetError(
+            "config: train.patience (early stopping) needs a validation split: "
+            "set data.val_fraction"
+        )
+    _check_combinations(config)
+
+
+def _check_combinations(config: Config) -> None:
+    """Settings that cannot train together, whatever the data."""
+    t, views = config.train, config.model.views
+    if config.loss.name == "cross-entropy" and views:
+        raise SimNetError("loss.name=cross-entropy needs single images with class labels")
+    if config.mining.strategy == "offline" and views:
+        raise SimNetError("mining.strategy=offline needs single images with class labels")
+    if t.shards >= 1 and t.batch_size % t.shards:
+        raise SimNetError(
+            f"train.batch_size ({t.batch_size}) must divide into {t.shards} equal "
+            "slices (train.shards, or the number of processes)"
+        )
+
+
+def check_trainable(config: Config) -> None:
+    """Raises :class:`SimNetError` when training cannot start from ``config`` alone: a
+    multi-view model with no design library (``data.source``), or settings that cannot
+    go together (as :func:`validate` checks them).
+
+    :func:`load_config` leaves the first to training, since a config for a multi-view
+    model is also loaded without data (to build a model, or before ``--data`` is known).
+    """
+    if config.model.views and not config.data.source:
+        raise SimNetError(
+            "a multi-view model needs a design library: pass --data DIR "
+            "(make one with simnet generate-packages --out DIR)"
+        )
+    _check_combinations(config)
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
@@ -370,4 +484,13 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     return config
 
 
-__all__ = ["Config", "load_config", "config_from_dict", "validate", "list_presets"]
+__all__ = [
+    "Config",
+    "bad_choice",
+    "check_trainable",
+    "config_from_dict",
+    "list_presets",
+    "load_config",
+    "one_of",
+    "validate",
+]

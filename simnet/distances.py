@@ -6,10 +6,15 @@ and ``l1`` are options.
 
 from __future__ import annotations
 
+import typing
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
-METRICS = ("euclidean", "cosine", "l1")
+# The one list of metrics: ``loss.metric`` is annotated with it, and the config checks it.
+Metric = Literal["euclidean", "cosine", "l1"]
+METRICS: tuple[str, ...] = typing.get_args(Metric)
 _EPS = 1e-12  # keeps the gradient of sqrt finite at zero distance
 
 
@@ -19,6 +24,7 @@ def widen(x: torch.Tensor) -> torch.Tensor:
 
 
 def check_metric(metric: str) -> str:
+    """``metric`` itself, or ValueError when it names no metric here."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     return metric
