@@ -3,14 +3,27 @@ the given candidates of a pairs CSV."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from simnet.config import MiningConfig
-from simnet.mining import STRATEGIES, AllPairs, HardestNegatives, RandomPairs, create_miner
+from simnet.errors import SimNetError
+from simnet.mining import (
+    OPMS,
+    AllPairs,
+    HardestNegatives,
+    PairMiner,
+    RandomPairs,
+    create_miner,
+    list_miners,
+)
 from simnet.mining.base import candidate_pairs
 from simnet.pairs import Pairs
+
+STRATEGIES = list_miners()
 
 
 def batch(seed: int = 0, b: int = 40, classes: int = 5, dim: int = 8):
@@ -127,3 +140,92 @@ def test_offline_pairs_survive_a_round_trip_through_disk(tmp_path) -> None:
     for field in ("a", "b", "similar"):
         assert np.array_equal(getattr(back, field), getattr(pairs, field))
         assert getattr(back, field).dtype == getattr(pairs, field).dtype
+
+
+def test_the_registry_holds_every_strategy_by_its_config_name() -> None:
+    assert STRATEGIES == ["all", "hardest", "offline", "opms", "random"]
+    expected = {
+        "all": AllPairs,
+        "hardest": HardestNegatives,
+        "offline": AllPairs,  # its batches come from OfflineSampler; each is used whole
+        "opms": OPMS,
+        "random": RandomPairs,
+    }
+    for name, kind in expected.items():
+        assert type(create_miner(MiningConfig(strategy=name), 1.0, "euclidean", 0)) is kind
+
+
+def test_create_miner_passes_the_settings_on() -> None:
+    config = MiningConfig(
+        strategy="opms",
+        max_negatives=7,
+        min_negative_fraction=0.3,
+        outlier_fraction=0.1,
+        prune_positives=False,
+        prune_negatives=False,
+        pairs_per_batch=12,
+        negatives_per_positive=3.0,
+    )
+    opms = create_miner(config, 0.7, "cosine", 0)
+    assert isinstance(opms, OPMS)
+    assert (opms.margin, opms.metric, opms.max_negatives) == (0.7, "cosine", 7)
+    assert (opms.min_negative_fraction, opms.outlier_fraction) == (0.3, 0.1)
+    assert (opms.prune_positives, opms.prune_negatives) == (False, False)
+    random = create_miner(dataclasses.replace(config, strategy="random"), 0.7, "cosine", 0)
+    assert isinstance(random, RandomPairs) and (random.pairs, random.ratio) == (12, 3.0)
+    hardest = create_miner(dataclasses.replace(config, strategy="hardest"), 0.7, "l1", 0)
+    assert isinstance(hardest, HardestNegatives) and (hardest.ratio, hardest.metric) == (3.0, "l1")
+
+
+def test_an_unknown_strategy_is_a_config_error_naming_the_choices() -> None:
+    with pytest.raises(SimNetError) as error:
+        create_miner(MiningConfig(strategy="bogus"), 1.0, "euclidean", 0)
+    assert str(error.value) == (
+        "config: mining.strategy must be all, hardest, offline, opms or random, not 'bogus'"
+    )
+
+
+def test_every_strategy_the_experiments_name_is_registered() -> None:
+    from simnet.experiments.table1 import TABLE1_ROWS
+    from simnet.experiments.table2 import TABLE2_ROWS
+
+    overrides = [o for rows in TABLE2_ROWS.values() for o in rows]
+    overrides += [o for _, rows, _ in TABLE1_ROWS.values() for o in rows]
+    named = {o.partition("=")[2] for o in overrides if o.startswith("mining.strategy=")}
+    assert named and named <= set(STRATEGIES)
+
+
+def draws(miner: PairMiner, steps: int = 3) -> list[tuple[list[int], list[int]]]:
+    out = []
+    for step in range(steps):
+        x, labels = batch(step)
+        pairs = miner.mine(x, labels, 0.5)
+        out.append((pairs.a.tolist(), pairs.b.tolist()))
+    return out
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_miner_restored_from_its_state_dict_draws_what_the_original_would(strategy) -> None:
+    config = MiningConfig(strategy=strategy, max_negatives=30, pairs_per_batch=20)
+    original = create_miner(config, 1.0, "euclidean", seed=5)
+    draws(original, 2)  # some draws made before the checkpoint
+    state = original.state_dict()
+    if strategy in ("opms", "random"):  # the ones that draw at random
+        assert list(state) == ["generator"] and state["generator"].dtype == torch.uint8
+    else:
+        assert state == {}
+    restored = create_miner(config, 1.0, "euclidean", seed=99)  # seeded otherwise
+    restored.load_state_dict(state)
+    assert draws(restored) == draws(original)
+
+
+def test_a_state_dict_is_a_snapshot_and_a_wrong_one_is_refused() -> None:
+    miner = RandomPairs(20, seed=1)
+    state = miner.state_dict()
+    first = draws(miner, 1)
+    miner.load_state_dict(state)  # back to before the draw
+    assert draws(miner, 1) == first
+    with pytest.raises(ValueError, match="generator"):
+        miner.load_state_dict({})
+    with pytest.raises(ValueError, match="generator"):
+        AllPairs().load_state_dict(state)

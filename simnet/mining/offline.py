@@ -6,6 +6,10 @@ images; for each image of the pool, ``positives`` random same-class partners and
 The pair list is written to disk and read back, and training draws its batches from it
 until the next refresh, so the pairs go stale between refreshes: which is the point of the
 comparison.
+
+``mining.strategy=offline`` names this: the training loop draws its batches from an
+:class:`OfflineSampler`, and within a batch every pair is used (:class:`AllPairs`, registered
+here under the strategy's name).
 """
 
 from __future__ import annotations
@@ -19,10 +23,14 @@ import torch
 
 from simnet.data.pairs import PairBatchSampler, PairList
 from simnet.errors import SimNetError
+from simnet.mining.all_pairs import AllPairs
+from simnet.mining.registry import register_miner
 from simnet.pairs import Pairs
 from simnet.storage import atomic_path
 
 PAIRS_FILE = "offline_pairs.npz"
+
+register_miner("offline")(AllPairs)  # the batch's pairs are the offline-mined candidates
 
 
 def mine_pool(

@@ -9,12 +9,15 @@ first; and return the pairs ordered easy to hard.
 from __future__ import annotations
 
 import math
+from typing import Self
 
 import torch
 
+from simnet.config import MiningConfig
 from simnet.distances import check_metric, pairwise_distances
 from simnet.losses.contrastive_loss import contrastive_pair_losses
-from simnet.mining.base import PairMiner, candidate_pairs
+from simnet.mining.base import Candidates, PairMiner, given_or_every_pair
+from simnet.mining.registry import register_miner
 from simnet.pairs import Pairs
 
 
@@ -26,8 +29,9 @@ def nearest_negative(dist: torch.Tensor, neg: Pairs) -> torch.Tensor:
     return nearest.scatter_reduce_(0, neg.b, d, "amin")
 
 
+@register_miner("opms")
 class OPMS(PairMiner):
-    """Curriculum pair mining.
+    """Curriculum pair mining (``mining.strategy=opms``).
 
     Args:
         margin: m of the contrastive loss and of the pair constraint.
@@ -76,17 +80,30 @@ class OPMS(PairMiner):
 
     curriculum = True
 
+    @classmethod
+    def from_config(cls, config: MiningConfig, margin: float, metric: str, seed: int) -> Self:
+        return cls(
+            margin=margin,
+            metric=metric,
+            max_negatives=config.max_negatives,
+            min_negative_fraction=config.min_negative_fraction,
+            outlier_fraction=config.outlier_fraction,
+            prune_positives=config.prune_positives,
+            prune_negatives=config.prune_negatives,
+            seed=seed,
+        )
+
     def mine(
         self,
         embeddings: torch.Tensor,
         labels: torch.Tensor,
         lam: float,
-        candidates: tuple[Pairs, Pairs] | None = None,
+        candidates: Candidates | None = None,
     ) -> Pairs:
         if not 0.0 <= lam <= 1.0:
             raise ValueError(f"lambda must be in [0, 1], got {lam}")
         dist = pairwise_distances(embeddings.detach().float().cpu(), self.metric)  # (B, B)
-        pos, neg = candidates if candidates is not None else candidate_pairs(labels.cpu())
+        pos, neg = given_or_every_pair(labels, candidates)
         nearest = nearest_negative(dist, neg)  # from every candidate negative
         if self.max_negatives is not None and len(neg) > self.max_negatives:
             neg = neg.select(torch.randperm(len(neg), generator=self.gen)[: self.max_negatives])
