@@ -44,7 +44,7 @@ def test_each_kind_finds_the_true_neighbours(vectors, kind, floor, shards) -> No
     large.set_search_depth(index, kind, 16 if kind == "ivfpq" else 64)
     _, found = index.search(queries, 10)
     _, truth = large.exact_neighbours(mapped, queries, 10)
-    assert large.recall_at_k(found, truth) >= floor
+    assert large.neighbour_recall(found, truth) >= floor
     assert found.max() < 3000 and found.min() >= 0  # ids are global across shards
 
 
@@ -59,7 +59,7 @@ def test_the_kind_follows_size_and_memory() -> None:
 
 def test_recall_counts_overlap() -> None:
     truth = np.array([[1, 2, 3], [4, 5, 6]])
-    assert large.recall_at_k(np.array([[3, 2, 9], [4, 5, 6]]), truth) == pytest.approx(5 / 6)
+    assert large.neighbour_recall(np.array([[3, 2, 9], [4, 5, 6]]), truth) == pytest.approx(5 / 6)
 
 
 def test_a_file_that_is_not_vectors_is_refused(tmp_path) -> None:

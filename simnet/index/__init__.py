@@ -1,4 +1,9 @@
-"""Retrieval: embedding a repository, the FAISS index, its updates and persistence."""
+"""Retrieval: embedding a repository, the FAISS index, its updates and persistence.
+
+An index is built from images with :func:`build_index` (an updatable :class:`Index`) or
+from an embeddings file with :meth:`LargeIndex.from_embeddings` (read-only);
+:func:`load_index` opens either.
+"""
 
 from simnet.index.build import (
     AddReport,
@@ -9,8 +14,10 @@ from simnet.index.build import (
     model_info,
     remove_from_index,
 )
-from simnet.index.index import Entry, Index, Match
-from simnet.index.large import LargeIndex, load_index
+from simnet.index.index import Index
+from simnet.index.large import LargeIndex
+from simnet.index.load import load_index
+from simnet.index.records import Entry, Match
 
 __all__ = [
     "AddReport",

@@ -9,12 +9,9 @@ search, and is rebuilt only when a fifth of its rows are deleted.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,90 +19,26 @@ import faiss
 import numpy as np
 
 from simnet.errors import SimNetError
+from simnet.index.checks import check_model, check_queries
+from simnet.index.formats import FORMAT, LARGE_FORMAT
+from simnet.index.records import Entry, Match, to_matches
+from simnet.index.structures import (
+    AUTO_APPROXIMATE_ROWS,
+    HNSW_SEARCH_DEPTH,
+    faiss_threads,
+    new_faiss_index,
+    threads_for,
+)
 from simnet.storage import atomic_path
 
-FORMAT = 2
-LARGE_FORMAT = "large-1"  # simnet.index.large.LargeIndex: built from embeddings, read-only
 KINDS = ("auto", "exact", "hnsw")
-AUTO_APPROXIMATE_ROWS = 100_000  # exact search of 100k 128-D vectors takes a few ms per query
-HNSW_NEIGHBOURS = 32
-HNSW_BUILD_DEPTH = 80
-HNSW_SEARCH_DEPTH = 64
 REBUILD_DELETED_FRACTION = 0.2
-# FAISS's threads cost more than they save on a few queries: one 128-D query against
-# 50,000 vectors takes 1.1 ms on one thread and 3.3 ms on two here.
-FEW_QUERIES = 4
-
-
-@contextlib.contextmanager
-def _faiss_threads(count: int | None) -> Iterator[None]:
-    if count is None:
-        yield
-        return
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(count)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
-
-
-def check_model(
-    built_by: dict[str, Any], index_dim: int, model_id: str, dim: int, preprocessing: dict
-) -> None:
-    """Raises :class:`SimNetError` unless an index (made by ``built_by``, of ``index_dim``
-    vectors) was built by the model with this id, size and preprocessing."""
-    if dim != index_dim:
-        raise SimNetError(f"index holds {index_dim}-D embeddings but the model makes {dim}-D ones")
-    if preprocessing != built_by.get("preprocessing"):
-        raise SimNetError("index was built with different preprocessing than this model uses")
-    if model_id != built_by.get("id"):
-        raise SimNetError(
-            f"index was built with model {built_by.get('id')}, not {model_id}: "
-            "rebuild it with simnet index"
-        )
-
-
-def to_matches(
-    d2: np.ndarray, rows: np.ndarray, paths: list[str], labels: list[str], ids: np.ndarray | None
-) -> list[list[Match]]:
-    """FAISS's answer (squared distances and rows, -1 for none) as matches per query; a
-    row's id is ``ids[row]``, or the row itself."""
-    distances = np.sqrt(np.maximum(d2, 0.0))
-    return [
-        [
-            Match(paths[r], labels[r], float(d), int(r if ids is None else ids[r]))
-            for d, r in zip(row_d, row_r, strict=True)
-            if r >= 0
-        ]
-        for row_d, row_r in zip(distances, rows, strict=True)
-    ]
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One indexed image (or design): its stable id, where it is, and what it held."""
-
-    id: int
-    path: str
-    label: str
-    size: int  # bytes of the file (-1 when unknown)
-    hash: str  # SHA-256 prefix of the file's bytes ("" when unknown)
-
-
-@dataclass(frozen=True)
-class Match:
-    path: str
-    label: str
-    distance: float  # L2 distance between embeddings
-    id: int = -1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "path": self.path, "label": self.label, "distance": self.distance}
 
 
 class Index:
-    """Nearest-neighbour search over embeddings, with the facts of each row.
+    """Nearest-neighbour search over embeddings, with the facts of each row; images are
+    embedded into one by :func:`~simnet.index.build_index` and
+    :func:`~simnet.index.add_to_index`.
 
     Args:
         vectors: ``(N, D)`` float32 embeddings.
@@ -198,32 +131,13 @@ class Index:
             self._hashes[row],
         )
 
-    @classmethod
-    def build(
-        cls,
-        model: Any,
-        data: str | Path,
-        split: str = "all",
-        model_path: str | Path | None = None,
-        kind: str = "auto",
-    ) -> Index:
-        """Embeds every image of ``data`` with a :class:`~simnet.inference.SimNet` model."""
-        from simnet.index.build import build_index
-
-        return build_index(model, data, split, model_path, kind)
-
     # -- search --------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int = 10) -> list[list[Match]]:
         """The ``k`` nearest images to each of ``(Q, D)`` queries, nearest first."""
-        if queries.ndim != 2 or queries.shape[1] != self.dim:
-            raise SimNetError(
-                f"query embeddings have size {queries.shape[-1]}, index has {self.dim}"
-            )
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
-        k = min(k, len(self))
+        queries, k = check_queries(queries, self.dim, k, len(self))
         if k < 1:
             return [[] for _ in queries]
-        with _faiss_threads(1 if len(queries) <= FEW_QUERIES else None):
+        with faiss_threads(threads_for(len(queries))):
             d2, rows = self._search(queries, k)
         return to_matches(d2, rows, self._paths, self._labels, self._ids)
 
@@ -394,11 +308,6 @@ class Index:
         if not self._alive.all():
             self._take(self._alive)
             self._reindex()
-        if self.kind == "hnsw":
-            graph = faiss.IndexHNSWFlat(self.dim, HNSW_NEIGHBOURS)
-            graph.hnsw.efConstruction = HNSW_BUILD_DEPTH
-            self._faiss = graph
-        else:
-            self._faiss = faiss.IndexFlatL2(self.dim)
+        self._faiss = new_faiss_index(self.kind, self.dim, len(self._vectors))
         if len(self._vectors):
             self._faiss.add(self._vectors)

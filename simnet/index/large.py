@@ -2,17 +2,14 @@
 chosen by size and memory budget, sharded on request, with recall measured against exact
 search (also streamed, so nothing needs every vector in memory at once).
 
-Kinds: ``exact`` (``IndexFlatL2``: 4 bytes per dimension per vector), ``hnsw`` (an HNSW
-graph over the full vectors: fast and accurate, the vectors plus about 300 bytes of links
-each) and ``ivfpq`` (an inverted file over product-quantised codes: ``dim / 2`` bytes per
-vector, its quantisers trained on a sample; the most compact, the least accurate).
+The kinds, and the FAISS structure of each, are described in
+:mod:`simnet.index.structures`.
 """
 
 from __future__ import annotations
 
 import errno
 import json
-import math
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,24 +19,22 @@ import faiss
 import numpy as np
 
 from simnet.errors import SimNetError
-from simnet.index.index import (
+from simnet.index.checks import check_model, check_queries
+from simnet.index.formats import LARGE_FORMAT
+from simnet.index.records import Entry, Match, to_matches
+from simnet.index.structures import (
     AUTO_APPROXIMATE_ROWS,
-    FEW_QUERIES,
-    HNSW_BUILD_DEPTH,
     HNSW_NEIGHBOURS,
     HNSW_SEARCH_DEPTH,
-    LARGE_FORMAT,
-    Entry,
-    Index,
-    Match,
-    _faiss_threads,
-    check_model,
-    to_matches,
+    LARGE_KINDS,
+    faiss_threads,
+    ivf_lists,
+    new_faiss_index,
+    pq_bytes,
+    threads_for,
 )
 from simnet.storage import atomic_path
 
-LARGE_KINDS = ("auto", "exact", "hnsw", "ivfpq")
-IVFPQ_MIN_ROWS = 256  # each 8-bit product quantiser learns 256 centroids
 CHUNK = 100_000
 _faiss: Any = faiss  # FAISS's type stubs miss its Python stream adapters
 # How hard each kind looks by default: HNSW's efSearch, IVF lists probed (on a million
@@ -60,14 +55,11 @@ def open_vectors(path: str | Path) -> np.ndarray:
     return vectors
 
 
-def chunks(vectors: np.ndarray, size: int = CHUNK) -> Iterator[np.ndarray]:
+def chunks(vectors: np.ndarray, size: int | None = None) -> Iterator[np.ndarray]:
+    """``(N, D)`` vectors ``size`` rows (:data:`CHUNK` by default) at a time, as float32."""
+    size = size or CHUNK
     for start in range(0, len(vectors), size):
         yield np.ascontiguousarray(vectors[start : start + size], dtype=np.float32)
-
-
-def pq_bytes(dim: int) -> int:
-    """Bytes per vector of the ``ivfpq`` codes: the largest divisor of ``dim`` up to dim/2."""
-    return max(m for m in range(1, dim // 2 + 1) if dim % m == 0) if dim > 1 else 1
 
 
 def memory_needed(kind: str, n: int, dim: int) -> int:
@@ -79,12 +71,6 @@ def memory_needed(kind: str, n: int, dim: int) -> int:
     if kind == "ivfpq":
         return n * (pq_bytes(dim) + 8) + ivf_lists(n) * dim * 4
     raise SimNetError(f"unknown index kind {kind!r} (choose from {', '.join(LARGE_KINDS)})")
-
-
-def ivf_lists(n: int) -> int:
-    """Inverted lists for ``n`` vectors: about 4 sqrt(n), at least 16, at most 65,536, and
-    no more than k-means can train from 39 vectors each."""
-    return int(max(1, min(65_536, max(16, 4 * round(math.sqrt(n))), n // 39)))
 
 
 def choose_kind(n: int, dim: int, memory_bytes: int | None) -> str:
@@ -99,23 +85,6 @@ def choose_kind(n: int, dim: int, memory_bytes: int | None) -> str:
         f"{n:,} {dim}-D vectors need at least {memory_needed('ivfpq', n, dim) / 2**30:.1f} GiB "
         "as compressed codes: raise the memory budget or shard across machines"
     )
-
-
-def empty_index(kind: str, dim: int, n: int) -> faiss.Index:
-    if kind == "exact":
-        return faiss.IndexFlatL2(dim)
-    if kind == "hnsw":
-        graph = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS)
-        graph.hnsw.efConstruction = HNSW_BUILD_DEPTH
-        return graph
-    if kind == "ivfpq":
-        if n < IVFPQ_MIN_ROWS:
-            raise SimNetError(
-                f"IVF-PQ trains its codes on at least {IVFPQ_MIN_ROWS} vectors, not {n}: "
-                "use --kind exact or hnsw (or fewer shards)"
-            )
-        return faiss.IndexIVFPQ(faiss.IndexFlatL2(dim), dim, ivf_lists(n), pq_bytes(dim), 8)
-    raise SimNetError(f"unknown index kind {kind!r} (choose from {', '.join(LARGE_KINDS)})")
 
 
 def build_large(
@@ -138,7 +107,7 @@ def build_large(
     bounds = np.linspace(0, n, shards + 1).astype(int)
     parts = []
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        part = empty_index(kind, dim, hi - lo)
+        part = new_faiss_index(kind, dim, hi - lo)
         if not part.is_trained:
             rng = np.random.default_rng(seed)
             rows = np.sort(rng.choice(hi - lo, size=min(sample, hi - lo), replace=False)) + lo
@@ -176,7 +145,7 @@ def exact_neighbours(
     best_i = np.full((len(queries), k), -1, np.int64)
     start = 0
     for chunk in chunks(vectors):
-        flat = faiss.IndexFlatL2(chunk.shape[1])
+        flat = new_faiss_index("exact", chunk.shape[1], len(chunk))
         flat.add(chunk)
         d, i = flat.search(queries, min(k, len(chunk)))
         d_all = np.concatenate([best_d, d], axis=1)
@@ -188,13 +157,21 @@ def exact_neighbours(
     return best_d, best_i
 
 
-def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
-    """Share of the true k nearest that were found among the k returned, over queries."""
+def neighbour_recall(found: np.ndarray, truth: np.ndarray) -> float:
+    """Share of the true k nearest rows (``truth``, ``(Q, k)``, from
+    :func:`exact_neighbours`) that an approximate search found among the k it returned
+    (``found``, ``(Q, >= k)``), over queries. Not :func:`simnet.eval.metrics.recall_at_k`,
+    which asks whether a neighbour has the query's label."""
     k = truth.shape[1]
     hits = sum(
         len(set(f[:k].tolist()) & set(t.tolist())) for f, t in zip(found, truth, strict=True)
     )
     return hits / truth.size
+
+
+# README's large-index example still imports the old name; it goes once that imports
+# neighbour_recall.
+recall_at_k = neighbour_recall
 
 
 # -- embeddings on disk ------------------------------------------------------------------
@@ -300,30 +277,27 @@ class LargeIndex:
         return None if row is None else self.entry(row)
 
     def check_model(self, model_id: str, dim: int, preprocessing: dict[str, Any]) -> None:
+        """Raises :class:`SimNetError` unless the index was built by this model."""
         check_model(self.model, self.dim, model_id, dim, preprocessing)
 
     # -- search --------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int = 10) -> list[list[Match]]:
         """The ``k`` nearest rows to each of ``(Q, D)`` queries, nearest first (IVF-PQ's
         distances are those of the compressed codes: approximate)."""
-        if queries.ndim != 2 or queries.shape[1] != self.dim:
-            raise SimNetError(
-                f"query embeddings have size {queries.shape[-1]}, index has {self.dim}"
-            )
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
-        k = min(k, len(self))
+        queries, k = check_queries(queries, self.dim, k, len(self))
         if k < 1:
             return [[] for _ in queries]
         depth = max(self.depth, 2 * k) if self.kind == "hnsw" else self.depth
         if depth and depth != self._depth_set:
             set_search_depth(self._faiss, self.kind, depth)
             self._depth_set = depth
-        with _faiss_threads(1 if len(queries) <= FEW_QUERIES else None):
+        with faiss_threads(threads_for(len(queries))):
             d2, rows = self._faiss.search(queries, k)
         return to_matches(d2, rows, self._paths, self._labels, None)
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
+        """Writes the index as one zip file, atomically."""
         meta = {
             "format": LARGE_FORMAT,
             "kind": self.kind,
@@ -371,16 +345,3 @@ def _join(parts: list[faiss.Index]) -> faiss.Index:
     for part in parts:
         sharded.add_shard(part)  # FAISS's wrapper keeps each part alive with the whole
     return sharded
-
-
-def load_index(path: str | Path) -> Index | LargeIndex:
-    """An index file of either layout: built from images (updatable) or from embeddings."""
-    path = Path(path)
-    if not path.is_file():
-        raise SimNetError(f"index not found: {path}")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            large = json.loads(archive.read("meta.json")).get("format") == LARGE_FORMAT
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise SimNetError(f"{path} is not a simnet index ({exc})") from None
-    return LargeIndex.load(path) if large else Index.load(path)
