@@ -1,8 +1,8 @@
 """Retrieval: embedding a repository, the FAISS index, its updates and persistence.
 
 An index is built from images with :func:`build_index` (an updatable :class:`Index`) or
-from an embeddings file with :meth:`LargeIndex.from_embeddings` (read-only);
-:func:`load_index` opens either.
+from an embeddings file with :meth:`LargeIndex.from_embeddings` (read-only); both are a
+:class:`SearchIndex`, which is what :func:`load_index` returns.
 """
 
 from simnet.index.build import (
@@ -17,6 +17,7 @@ from simnet.index.build import (
 from simnet.index.index import Index
 from simnet.index.large import LargeIndex
 from simnet.index.load import load_index
+from simnet.index.protocol import SearchIndex
 from simnet.index.records import Entry, Match
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Index",
     "LargeIndex",
     "Match",
+    "SearchIndex",
     "add_to_index",
     "build_index",
     "embed_to_file",

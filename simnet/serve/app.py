@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simnet.data.images import decode_image, is_image_name
 from simnet.errors import ImageError, ImageTooLarge, NotAnImage, SimNetError
-from simnet.index import Index, LargeIndex, Match, load_index
+from simnet.index import Match, SearchIndex, load_index
 from simnet.inference import SimNet
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class Service:
         return st.st_mtime_ns, st.st_ino
 
     @property
-    def index(self) -> Index | LargeIndex:
+    def index(self) -> SearchIndex:
         """The current index (reloaded at most once a second when its file changed)."""
         now = time.monotonic()
         if now - self._checked < 1.0:
