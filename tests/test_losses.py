@@ -1,15 +1,19 @@
 import pytest
 import torch
 
+from simnet.distances import METRICS
 from simnet.losses import ContrastiveLoss, contrastive_pair_losses
 from simnet.pairs import Pairs
+from tests.test_distances import loop_distance
 
 
-def loop_loss(x: torch.Tensor, pairs: list[tuple[int, int, bool]], margin: float) -> float:
+def loop_loss(
+    x: torch.Tensor, pairs: list[tuple[int, int, bool]], margin: float, metric: str = "euclidean"
+) -> float:
     """The contrastive loss written out pair by pair, as in Hadsell et al. (2006)."""
     total = 0.0
     for a, b, similar in pairs:
-        d = float(torch.sqrt(((x[a] - x[b]) ** 2).sum()))
+        d = loop_distance(x[a].tolist(), x[b].tolist(), metric)
         total += 0.5 * d * d if similar else 0.5 * max(0.0, margin - d) ** 2
     return total / len(pairs)
 
@@ -19,16 +23,17 @@ def as_pairs(pairs: list[tuple[int, int, bool]]) -> Pairs:
     return Pairs(torch.tensor(a), torch.tensor(b), torch.tensor(s))
 
 
+@pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("count", [3, 40])  # both the gathered and the matrix path
-def test_contrastive_loss_matches_a_plain_loop(count: int) -> None:
+def test_contrastive_loss_matches_a_plain_loop(count: int, metric: str) -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(12, 5, generator=g) * 0.4
     idx = torch.randint(0, 12, (count, 2), generator=g)
     idx = idx[idx[:, 0] != idx[:, 1]]
     pairs = [(int(a), int(b), bool(i % 2)) for i, (a, b) in enumerate(idx)]
     for margin in (0.5, 1.0, 2.0):
-        got = ContrastiveLoss(margin=margin)(x, as_pairs(pairs))
-        assert got.item() == pytest.approx(loop_loss(x, pairs, margin), rel=1e-5)
+        got = ContrastiveLoss(margin=margin, metric=metric)(x, as_pairs(pairs))
+        assert got.item() == pytest.approx(loop_loss(x, pairs, margin, metric), rel=1e-5)
 
 
 def test_balanced_loss_weighs_each_kind_equally() -> None:
@@ -75,7 +80,8 @@ def test_bad_arguments_are_refused() -> None:
         Pairs(torch.tensor([0]), torch.tensor([1]), torch.tensor([1]))  # a bare 0/1 label
 
 
-def test_group_loss_matches_a_plain_loop_over_pairs() -> None:
+@pytest.mark.parametrize("metric", METRICS)
+def test_group_loss_matches_a_plain_loop_over_pairs(metric: str) -> None:
     from simnet.losses import GroupLoss
 
     gen = torch.Generator().manual_seed(3)
@@ -86,13 +92,13 @@ def test_group_loss_matches_a_plain_loop_over_pairs() -> None:
     near, far = [], []
     for i in range(12):
         for j in range(i + 1, 12):
-            d = float((emb[i] - emb[j]).norm())
+            d = loop_distance(emb[i].tolist(), emb[j].tolist(), metric)
             if groups[i] == groups[j] and labels[i] != labels[j]:
                 near.append(0.5 * max(0.0, d - radius) ** 2)
             elif groups[i] != groups[j]:
                 far.append(0.5 * max(0.0, margin - d) ** 2)
     expected = sum(near) / len(near) + sum(far) / len(far)
-    got = GroupLoss(radius, margin)(emb, labels, groups)
+    got = GroupLoss(radius, margin, metric)(emb, labels, groups)
     assert abs(float(got) - expected) < 1e-5
     # same-design pairs are the contrastive loss's business, not the group loss's
     one_group = GroupLoss(radius, margin)(emb[:2], labels[:2], groups[:2])

@@ -5,9 +5,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from simnet.distances import METRICS
 from simnet.losses import contrastive_pair_losses
 from simnet.mining import OPMS, LambdaSchedule, candidate_pairs
 from simnet.mining.opms import nearest_negative
+from tests.test_distances import loop_distance
 
 
 def batch(seed: int = 0, b: int = 60, classes: int = 6, dim: int = 8):
@@ -146,3 +148,29 @@ def test_without_negative_pruning_every_negative_is_kept_at_lambda_one() -> None
     assert n_kept == len(neg)  # every candidate, including those beyond the margin
     beyond = int((pair_distance(x, neg.a, neg.b) >= 1.0).sum())
     assert beyond > 0 and int((~pruned.similar).sum()) == len(neg) - beyond
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_opms_judges_pairs_by_the_losss_metric(metric: str) -> None:
+    """At λ = 1 with no outliers dropped, the negatives kept are those within the margin
+    under the metric, and the positives kept are those the pair constraint does not yet
+    hold for, each distance written out by hand."""
+    x, labels = batch(2, b=24, classes=4)
+    margin = 0.8
+    pairs = OPMS(margin=margin, metric=metric, outlier_fraction=0.0).mine(x, labels, 1.0)
+    rows, n = x.tolist(), len(labels)
+    d = [[loop_distance(rows[i], rows[j], metric) for j in range(n)] for i in range(n)]
+    pos, neg = candidate_pairs(labels)
+    near = {(a, b) for a, b in zip(neg.a.tolist(), neg.b.tolist(), strict=True) if d[a][b] < margin}
+
+    def nearest(q: int) -> float:
+        return min(d[q][m] for m in range(n) if labels[m] != labels[q])
+
+    open_pos = {
+        (a, b)
+        for a, b in zip(pos.a.tolist(), pos.b.tolist(), strict=True)
+        if not d[a][b] ** 2 + margin < min(nearest(a), nearest(b)) ** 2
+    }
+    got = set(zip(pairs.a.tolist(), pairs.b.tolist(), strict=True))
+    assert {p for p in got if labels[p[0]] != labels[p[1]]} == near
+    assert {p for p in got if labels[p[0]] == labels[p[1]]} == open_pos

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from simnet.config import MiningConfig, one_of
+from simnet.distances import METRICS
 from simnet.errors import SimNetError
 from simnet.mining import (
     OPMS,
@@ -22,6 +23,7 @@ from simnet.mining import (
 )
 from simnet.mining.base import candidate_pairs
 from simnet.pairs import Pairs
+from tests.test_distances import loop_distance
 
 STRATEGIES = list_miners()
 
@@ -228,3 +230,21 @@ def test_a_state_dict_is_a_snapshot_and_a_wrong_one_is_refused() -> None:
         miner.load_state_dict({})
     with pytest.raises(ValueError, match="generator"):
         AllPairs().load_state_dict(state)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_hardest_negatives_are_the_closest_under_the_losss_metric(metric: str) -> None:
+    x, labels = batch(3, b=20)
+    _, neg = candidate_pairs(labels)
+    pairs = HardestNegatives(negatives_per_positive=1.5, metric=metric).mine(x, labels, 0.0)
+    kept = pairs.select(~pairs.similar)
+    rows = x.tolist()
+    by_hand = sorted(
+        (loop_distance(rows[a], rows[b], metric), (a, b))
+        for a, b in zip(neg.a.tolist(), neg.b.tolist(), strict=True)
+    )
+    got = [
+        loop_distance(rows[a], rows[b], metric)
+        for a, b in zip(kept.a.tolist(), kept.b.tolist(), strict=True)
+    ]
+    assert got == pytest.approx([d for d, _ in by_hand[: len(kept)]], abs=1e-5)
