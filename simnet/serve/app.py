@@ -287,9 +287,6 @@ def create_app(
     """The service over one index file (its model from the index unless ``model`` is given)."""
     limits = limits or Limits()
     service = Service(index_file, model)
-    net = service.net
-    views = net.views
-    batcher = Batcher(service)
     app = FastAPI(
         title="simnet",
         summary="Search a repository of images by similarity.",
@@ -297,88 +294,116 @@ def create_app(
     )
     app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=limits.max_bytes)
+    _register(app, Routes(service, Batcher(service), limits))
+    return app
 
-    async def read_item(form: Any, prefix: str) -> tuple[str, np.ndarray]:
+
+class Routes:
+    """The app's endpoints over one service: each handler reads its request, asks the
+    service (through the batcher, for embedding and search) and answers."""
+
+    def __init__(self, service: Service, batcher: Batcher, limits: Limits):
+        self.service, self.batcher, self.limits = service, batcher, limits
+        self.net = service.net
+        self.views = service.net.views
+
+    async def read_item(self, form: Any, prefix: str) -> tuple[str, np.ndarray]:
         """One query item: an image, or a design (one image per view)."""
         arrays, names = [], []
-        for field in _field_names(views, prefix):
-            name, data = await _read_upload(form, field, limits)
-            arrays.append(_decode(net, data, name, limits))
+        for field in _field_names(self.views, prefix):
+            name, data = await _read_upload(form, field, self.limits)
+            arrays.append(_decode(self.net, data, name, self.limits))
             names.append(name)
-        return names[0] if not views else "+".join(names), np.stack(arrays) if views else arrays[0]
+        if not self.views:
+            return names[0], arrays[0]
+        return "+".join(names), np.stack(arrays)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> str:
+    def page(self) -> str:
         return resources.files("simnet.serve").joinpath("page.html").read_text()
 
-    @app.get("/health")
-    def health() -> dict[str, Any]:
+    def health(self) -> dict[str, Any]:
         """The service is up: the index's size and the model it answers with."""
-        index = service.index
+        index = self.service.index
         return {
             "status": "ok",
             "images": len(index),
             "index": index.kind,
             "dim": index.dim,
-            "model": net.model_id,
-            "views": list(views),
-            "max_bytes": limits.max_bytes,
+            "model": self.net.model_id,
+            "views": list(self.views),
+            "max_bytes": self.limits.max_bytes,
         }
 
-    image_field = {"type": "string", "format": "binary"}
-    k_field = {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}
-    search_form = {name: image_field for name in _field_names(views, "" if views else "image")}
-    compare_form = {f: image_field for p in "ab" for f in _field_names(views, p)}
-
-    @app.post(
-        "/search",
-        openapi_extra=_form({**search_form, "k": k_field}, list(search_form)),
-        responses=ERRORS,
-    )
-    async def search(request: Request) -> dict[str, Any]:
+    async def search(self, request: Request) -> dict[str, Any]:
         """Multipart upload: ``image`` (a multi-view model: one field per view, e.g.
         ``top``, ``front``, ``side``) and optionally ``k`` (default 10) -> the k nearest
         indexed images, nearest first, each with the URL of its picture."""
         form = await request.form()
         k = _parse_k(form.get("k", request.query_params.get("k", 10)))
-        name, item = await read_item(form, "" if views else "image")
-        _, matches = await batcher.submit([item], k)
+        name, item = await self.read_item(form, "" if self.views else "image")
+        _, matches = await self.batcher.submit([item], k)
         return {
             "query": name,
             "matches": [_shown(m) for m in matches],
         }
 
-    @app.post("/compare", openapi_extra=_form(compare_form, list(compare_form)), responses=ERRORS)
-    async def compare(request: Request) -> dict[str, Any]:
+    async def compare(self, request: Request) -> dict[str, Any]:
         """Multipart upload: ``a`` and ``b`` (a multi-view model: ``a.top``, ``b.top``, ...)
         -> their embedding distance and cosine similarity."""
         form = await request.form()
-        _, a = await read_item(form, "a")
-        _, b = await read_item(form, "b")
-        vectors, _ = await batcher.submit([a, b])
+        _, a = await self.read_item(form, "a")
+        _, b = await self.read_item(form, "b")
+        vectors, _ = await self.batcher.submit([a, b])
         distance = float(np.linalg.norm(vectors[0] - vectors[1]))
         return {"distance": distance, "similarity": 1.0 - distance**2 / 2.0}
 
-    @app.get(
-        "/images/{image_id}",
-        response_class=Response,
-        responses={200: {"content": {"image/*": {}}}, 404: _detail("no such image in the index")},
-    )
-    def image(image_id: int) -> Response:
+    def image(self, image_id: int) -> Response:
         """The picture of an indexed image, by the id a search gave. Nothing else is served."""
-        entry = service.index.entry(image_id)
+        entry = self.service.index.entry(image_id)
         if entry is None:
             raise HTTPException(404, f"no image {image_id} in the index")
         try:
-            data = service.read_image(entry.path, limits)
+            data = self.service.read_image(entry.path, self.limits)
         except OSError:
             raise HTTPException(404, f"image {image_id} is no longer readable") from None
         media = _media_type(data)
-        if media is None or not (is_image_name(entry.path) or views):
+        if media is None or not (is_image_name(entry.path) or self.views):
             raise HTTPException(404, f"image {image_id} is not an image file")
         return Response(data, media_type=media, headers={"Cache-Control": "max-age=3600"})
 
-    return app
+
+def _register(app: FastAPI, routes: Routes) -> None:
+    """Routes each path to its handler, with the OpenAPI of the forms the handlers read
+    from the raw request (their fields depend on the model's views)."""
+    views = routes.views
+    image_field = {"type": "string", "format": "binary"}
+    k_field = {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}
+    search_form = {name: image_field for name in _field_names(views, "" if views else "image")}
+    compare_form = {f: image_field for p in "ab" for f in _field_names(views, p)}
+    get, post = ["GET"], ["POST"]
+    app.add_api_route(
+        "/", routes.page, methods=get, response_class=HTMLResponse, include_in_schema=False
+    )
+    app.add_api_route("/health", routes.health, methods=get)
+    search_extra = _form({**search_form, "k": k_field}, list(search_form))
+    app.add_api_route(
+        "/search", routes.search, methods=post, openapi_extra=search_extra, responses=ERRORS
+    )
+    compare_extra = _form(compare_form, list(compare_form))
+    app.add_api_route(
+        "/compare", routes.compare, methods=post, openapi_extra=compare_extra, responses=ERRORS
+    )
+    image_responses: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"image/*": {}}},
+        404: _detail("no such image in the index"),
+    }
+    app.add_api_route(
+        "/images/{image_id}",
+        routes.image,
+        methods=get,
+        response_class=Response,
+        responses=image_responses,
+    )
 
 
 def _shown(match: Match) -> dict[str, Any]:
