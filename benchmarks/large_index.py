@@ -21,43 +21,27 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import faiss
 import numpy as np
+from index_helpers import cluster_centres, make_vectors, one_at_a_time, rss_mib
 
 from simnet.index.large import (
     LargeIndex,
     build_large,
     exact_neighbours,
+    neighbour_recall,
     open_vectors,
     parts_of,
-    recall_at_k,
     set_search_depth,
 )
 
 DEPTHS = {"hnsw": [32, 64, 128], "ivfpq": [16, 64], "exact": [0]}
 
 
-def make_vectors(path: Path, rows: int, dim: int, seed: int, centres: np.ndarray) -> None:
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, dim))
-    rng = np.random.default_rng(seed)
-    for start in range(0, rows, 100_000):
-        n = min(100_000, rows - start)
-        x = centres[rng.integers(0, len(centres), n)] + rng.normal(0, 0.6 / np.sqrt(dim), (n, dim))
-        out[start : start + n] = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-    out.flush()
-
-
-def rss_mib(field: str) -> float:
-    """This process's resident memory (VmRSS) or its peak so far (VmHWM), in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def child(args: argparse.Namespace) -> None:
-    import faiss
-
+    """Builds one kind, searches it at each depth, saves and loads it; prints JSON."""
     faiss.omp_set_num_threads(2)
     vectors = open_vectors(args.base)
     queries = np.load(args.queries)
@@ -67,58 +51,48 @@ def child(args: argparse.Namespace) -> None:
     index, kind = build_large(vectors, args.kind, shards=args.shards)
     build = time.perf_counter() - start
     faiss.omp_set_num_threads(1)  # one query at a time, as a user asks
-    rows = []
-    for depth in DEPTHS[kind]:
-        if depth:
-            set_search_depth(index, kind, depth)
-        index.search(queries[:50], 10)  # warm-up
-        times, found = [], []
-        for q in queries:
-            t = time.perf_counter()
-            _, ids = index.search(q[None], 10)
-            times.append(1000 * (time.perf_counter() - t))
-            found.append(ids[0])
-        rows.append(
-            {
-                "depth": depth,
-                "recall": recall_at_k(np.array(found), truth),
-                "p50": float(np.percentile(times, 50)),
-                "p99": float(np.percentile(times, 99)),
-            }
-        )
+    rows = [at_depth(index, kind, depth, queries, truth) for depth in DEPTHS[kind]]
     peak = rss_mib("VmHWM") - before  # includes the file pages mapped while reading
     size = sum(faiss.serialize_index(p).nbytes for p in parts_of(index)) / 2**20
-    # the index file simnet index --embeddings writes, and simnet serve reads, with a path
-    # per row: time to save and to load it, and the loaded index answers alike
+    saved = save_and_load(index, kind, queries, Path(args.truth).with_name(f"{kind}.index"))
+    figures = {"kind": kind, "build": build, "peak_mib": peak, "index_mib": size, "rows": rows}
+    print(json.dumps({**figures, **saved}))
+
+
+def at_depth(
+    index: faiss.Index, kind: str, depth: int, queries: np.ndarray, truth: np.ndarray
+) -> dict[str, Any]:
+    """Recall@10 and single-query latency with the index looking this hard."""
+    if depth:
+        set_search_depth(index, kind, depth)
+    index.search(queries[:50], 10)  # warm-up
+    found, times = one_at_a_time(index, queries, 10)
+    return {
+        "depth": depth,
+        "recall": neighbour_recall(found, truth),
+        "p50": float(np.percentile(times, 50)),
+        "p99": float(np.percentile(times, 99)),
+    }
+
+
+def save_and_load(index: faiss.Index, kind: str, queries: np.ndarray, path: Path) -> dict[str, Any]:
+    """The index file simnet index --embeddings writes, and simnet serve reads, with a path
+    per row: time to save and to load it, its size, and whether the loaded index answers
+    alike."""
     names = [f"images/{i // 1000:04d}/{i:07d}.jpg" for i in range(index.ntotal)]
     saved = LargeIndex(index, kind, names, [""] * len(names), {}, depth=DEPTHS[kind][-1])
     start = time.perf_counter()
-    saved.save(Path(args.truth).with_name(f"{kind}.index"))
+    saved.save(path)
     save = time.perf_counter() - start
     start = time.perf_counter()
-    loaded = LargeIndex.load(Path(args.truth).with_name(f"{kind}.index"))
+    loaded = LargeIndex.load(path)
     load = time.perf_counter() - start
     _, expected = index.search(queries[:100], 10)
     same = [[m.id for m in r] for r in loaded.search(queries[:100], 10)] == expected.tolist()
-    file_mib = Path(args.truth).with_name(f"{kind}.index").stat().st_size / 2**20
-    print(
-        json.dumps(
-            {
-                "kind": kind,
-                "build": build,
-                "peak_mib": peak,
-                "index_mib": size,
-                "rows": rows,
-                "save": save,
-                "load": load,
-                "file_mib": file_mib,
-                "same": same,
-            }
-        )
-    )
+    return {"save": save, "load": load, "file_mib": path.stat().st_size / 2**20, "same": same}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=128)
@@ -129,69 +103,89 @@ def main() -> None:
     parser.add_argument("--base", help="vectors to index (.npy, float32) instead of synthetic ones")
     parser.add_argument("--queries", help="with --base: the query vectors (.npy)")
     parser.add_argument("--truth", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def prepare(args: argparse.Namespace, folder: Path) -> tuple[Path, Path]:
+    """The base and query vectors (given, or synthetic ones written to ``folder``), and
+    their exact top 10 in ``folder/truth.npy``. Returns the two vector files."""
+    centres = cluster_centres(2_000, args.dim)
+    started = time.perf_counter()
+    if args.base:
+        base, query_file = Path(args.base).resolve(), Path(args.queries).resolve()
+        what = f"vectors of {base} ({open_vectors(base).shape[0]:,}), queries of {query_file}"
+    else:
+        base, query_file = folder / "base.npy", folder / "queries.npy"
+        make_vectors(base, args.rows, args.dim, 1, centres)
+        make_vectors(query_file, 1_000, args.dim, 2, centres)
+        what = f"{args.rows:,} synthetic {args.dim}-D vectors (2,000 clusters), 1,000 queries"
+    queries = np.load(query_file)
+    _, truth = exact_neighbours(open_vectors(base), queries, 10)
+    np.save(folder / "truth.npy", truth)
+    print(
+        f"{what}; data and exact top-10 in {time.perf_counter() - started:.0f} s; "
+        f"shards {args.shards}"
+    )
+    return base, query_file
+
+
+def run_child(
+    args: argparse.Namespace, kind: str, base: Path, query_file: Path, truth: Path
+) -> dict[str, Any] | None:
+    """One kind measured in a process of its own (so its peak memory is its own)."""
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--kind",
+        kind,
+        "--shards",
+        str(args.shards),
+        "--base",
+        str(base),
+        "--queries",
+        str(query_file),
+        "--truth",
+        str(truth),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        print(f"{kind}: failed\n{done.stderr[-2000:]}")
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def print_result(result: dict[str, Any]) -> None:
+    for i, row in enumerate(result["rows"]):
+        head = (
+            f"{result['kind']:<7}{result['build']:>9.1f}{result['peak_mib']:>10.0f}"
+            f"{result['index_mib']:>11.0f}"
+            if i == 0
+            else " " * 37
+        )
+        print(f"{head}{row['depth']:>7}{row['recall']:>11.4f}{row['p50']:>9.2f}{row['p99']:>9.2f}")
+    print(
+        f"{'':<7}index file {result['file_mib']:.0f} MiB: saved in {result['save']:.1f} s, "
+        f"loaded in {result['load']:.1f} s; same answers once loaded: {result['same']}"
+    )
+
+
+def main() -> None:
+    args = parse_args()
     if args.child:
         child(args)
         return
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        centres = np.random.default_rng(0).normal(size=(2_000, args.dim))
-        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-        started = time.perf_counter()
-        if args.base:
-            base, query_file = Path(args.base).resolve(), Path(args.queries).resolve()
-            what = f"vectors of {base} ({open_vectors(base).shape[0]:,}), queries of {query_file}"
-        else:
-            base, query_file = folder / "base.npy", folder / "queries.npy"
-            make_vectors(base, args.rows, args.dim, 1, centres)
-            make_vectors(query_file, 1_000, args.dim, 2, centres)
-            what = f"{args.rows:,} synthetic {args.dim}-D vectors (2,000 clusters), 1,000 queries"
-        queries = np.load(query_file)
-        _, truth = exact_neighbours(open_vectors(base), queries, 10)
-        np.save(folder / "truth.npy", truth)
-        print(
-            f"{what}; data and exact top-10 in {time.perf_counter() - started:.0f} s; "
-            f"shards {args.shards}"
-        )
+        base, query_file = prepare(args, folder)
         print(
             f"{'kind':<7}{'build s':>9}{'+peak MiB':>10}{'index MiB':>11}{'depth':>7}"
             f"{'recall@10':>11}{'p50 ms':>9}{'p99 ms':>9}"
         )
         for kind in args.kinds:
-            command = [
-                sys.executable,
-                __file__,
-                "--child",
-                "--kind",
-                kind,
-                "--shards",
-                str(args.shards),
-                "--base",
-                str(base),
-                "--queries",
-                str(query_file),
-                "--truth",
-                str(folder / "truth.npy"),
-            ]
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode:
-                print(f"{kind}: failed\n{done.stderr[-2000:]}")
-                continue
-            result = json.loads(done.stdout.strip().splitlines()[-1])
-            for i, row in enumerate(result["rows"]):
-                head = (
-                    f"{result['kind']:<7}{result['build']:>9.1f}{result['peak_mib']:>10.0f}"
-                    f"{result['index_mib']:>11.0f}"
-                    if i == 0
-                    else " " * 37
-                )
-                print(
-                    f"{head}{row['depth']:>7}{row['recall']:>11.4f}{row['p50']:>9.2f}{row['p99']:>9.2f}"
-                )
-            print(
-                f"{'':<7}index file {result['file_mib']:.0f} MiB: saved in {result['save']:.1f} s, "
-                f"loaded in {result['load']:.1f} s; same answers once loaded: {result['same']}"
-            )
+            result = run_child(args, kind, base, query_file, folder / "truth.npy")
+            if result is not None:
+                print_result(result)
 
 
 if __name__ == "__main__":
