@@ -42,11 +42,12 @@ class PairMiner(ABC):
     """Chooses training pairs from one batch.
 
     ``last_stats`` holds counts from the latest call, for logging. A strategy that draws at
-    random keeps its own seeded generator in ``gen``; :meth:`state_dict` saves it.
+    random sets ``gen``, its own seeded generator, which :meth:`state_dict` saves; the
+    others have no ``gen`` at all.
     """
 
     curriculum = False  # whether λ changes what the strategy picks
-    gen: torch.Generator | None = None
+    gen: torch.Generator  # set only by strategies that draw at random
 
     def __init__(self) -> None:
         self.last_stats: dict[str, int] = {}
@@ -75,7 +76,8 @@ class PairMiner(ABC):
     def state_dict(self) -> dict[str, torch.Tensor]:
         """What a checkpoint keeps, as torch modules do: ``{"generator": <its state>}`` for
         a strategy that draws at random, ``{}`` for one that does not."""
-        return {} if self.gen is None else {"generator": self.gen.get_state()}
+        gen: torch.Generator | None = getattr(self, "gen", None)
+        return {} if gen is None else {"generator": gen.get_state()}
 
     def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
         """Restores :meth:`state_dict`'s result: the next draws are those the saved miner
@@ -83,5 +85,5 @@ class PairMiner(ABC):
         expected = sorted(self.state_dict())
         if sorted(state) != expected:
             raise ValueError(f"{type(self).__name__} keeps state {expected}, not {sorted(state)}")
-        if self.gen is not None:
+        if state:
             self.gen.set_state(state["generator"])
