@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -17,18 +17,8 @@ from simnet.data.images import decode_image
 from simnet.errors import ImageError, ImageTooLarge, NotAnImage
 from tests.badfiles import CONVERT, SKIP, unlock, write_bad_inputs
 from tests.conftest import make_tree
+from tests.helpers import simnet
 from tests.test_cli import TINY
-
-
-def simnet(*args: str | Path) -> subprocess.CompletedProcess:
-    """``simnet ARGS`` in a fresh process; output decoded as the file names were written."""
-    return subprocess.run(
-        [sys.executable, "-m", "simnet", *map(str, args)],
-        capture_output=True,
-        encoding="utf-8",
-        errors="surrogateescape",
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +30,39 @@ def messy(tmp_path_factory):
     (data / "empty").mkdir()
     yield root, data, expect
     unlock(data / "circle")
+
+
+class MessyRun(NamedTuple):
+    """A model trained on the messy tree and its index, with what each command said."""
+
+    run: Path
+    index: Path
+    trained: subprocess.CompletedProcess[str]
+    built: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def messy_run(messy) -> MessyRun:
+    """``simnet train`` (one epoch) and ``simnet index`` run on the messy tree."""
+    root, data, _ = messy
+    cache = ["--set", f"data.cache_dir={root / 'cache'}"]
+    trained = simnet(
+        "train",
+        "--data",
+        data,
+        "--out",
+        root / "run",
+        *TINY,
+        *cache,
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "eval.shift=0",
+    )
+    assert trained.returncode == 0, trained.stderr
+    built = simnet("index", "--model", root / "run", "--data", data, "--out", root / "x.index")
+    assert built.returncode == 0, built.stderr
+    return MessyRun(root / "run", root / "x.index", trained, built)
 
 
 def files(data: Path, expect: dict[str, str], what: str) -> list[Path]:
@@ -76,22 +99,9 @@ def test_each_bad_input_is_converted_or_refused(messy) -> None:
     assert clear[:, :12].max() == 0 and clear[:, -12:, 0].min() > 200  # transparent: black
 
 
-def test_train_evaluate_and_index_skip_what_they_cannot_read(messy) -> None:
-    root, data, expect = messy
-    cache = ["--set", f"data.cache_dir={root / 'cache'}"]
-    trained = simnet(
-        "train",
-        "--data",
-        data,
-        "--out",
-        root / "run",
-        *TINY,
-        *cache,
-        "--set",
-        "train.epochs=1",
-        "--set",
-        "eval.shift=0",
-    )
+def test_train_evaluate_and_index_skip_what_they_cannot_read(messy, messy_run) -> None:
+    _, data, expect = messy
+    trained, built = messy_run.trained, messy_run.built
     assert trained.returncode == 0, trained.stderr
     total = 4 * 12 + len(files(data, expect, SKIP)) + len(files(data, expect, CONVERT))
     assert_reported(trained.stderr, data, expect, total)
@@ -99,47 +109,46 @@ def test_train_evaluate_and_index_skip_what_they_cannot_read(messy) -> None:
     assert f"skipped {data / 'circle' / 'loop'}: a link back up the tree" in trained.stderr
     assert "of 4 classes" in trained.stderr  # the empty folder is no class
 
-    evaluated = simnet("evaluate", root / "run", "--json")
+    evaluated = simnet("evaluate", messy_run.run, "--json")
     assert evaluated.returncode == 0 and "knn_accuracy" in json.loads(evaluated.stdout)
 
-    built = simnet("index", "--model", root / "run", "--data", data, "--out", root / "x.index")
     assert built.returncode == 0, built.stderr
     assert_reported(built.stderr, data, expect, total)
     from simnet.index import Index
 
-    indexed = set(Index.load(root / "x.index").paths)
+    indexed = set(Index.load(messy_run.index).paths)
     assert {str(p) for p in files(data, expect, CONVERT)} <= indexed
     assert not {str(p) for p in files(data, expect, SKIP)} & indexed
 
 
-def test_search_dedup_embed_and_add_skip_what_they_cannot_read(messy) -> None:
-    root, data, expect = messy
-    if not (root / "x.index").exists():
-        pytest.skip("needs the model and index of the test before")
+def test_search_dedup_embed_and_add_skip_what_they_cannot_read(
+    messy, messy_run, tmp_path: Path
+) -> None:
+    _, data, expect = messy
+    run = messy_run.run
     tried = len(files(data, expect, SKIP)) + len(files(data, expect, CONVERT)) + 12
-    found = simnet("search", data / "circle", "--index", root / "x.index", "-k", "1", "--json")
+    found = simnet("search", data / "circle", "--index", messy_run.index, "-k", "1", "--json")
     assert found.returncode == 1, found.stderr  # some queries were skipped: not a clean run
     assert_reported(found.stderr, data, expect, tried)
     answers = {a["query"]: a["matches"][0] for a in json.loads(found.stdout)}
     for path in files(data, expect, CONVERT):
         assert answers[str(path)]["distance"] < 1e-3, path  # found itself (or its twin)
 
-    dups = simnet("dedup", data, "--model", root / "run", "--json")
+    dups = simnet("dedup", data, "--model", run, "--json")
     assert dups.returncode == 0, dups.stderr
     assert_reported(dups.stderr, data, expect, tried + 36)
 
-    made = simnet("embed", data, "--model", root / "run", "--out", root / "e.npy", "--quiet")
+    made = simnet("embed", data, "--model", run, "--out", tmp_path / "e.npy", "--quiet")
     assert made.returncode == 0, made.stderr
     assert_reported(made.stderr, data, expect, tried + 36)
-    assert np.load(root / "e.npy").shape[0] == tried + 36 - len(files(data, expect, SKIP))
+    assert np.load(tmp_path / "e.npy").shape[0] == tried + 36 - len(files(data, expect, SKIP))
 
-    (root / "x.index").rename(root / "y.index")  # an index without the corpus, then --add it
     from simnet.index import Index
 
-    index = Index.load(root / "y.index")
+    index = Index.load(messy_run.index)  # a copy without the corpus, then --add it
     index.remove([str(data / "circle" / name) for name in expect])
-    index.save(root / "y.index")
-    added = simnet("index", "--out", root / "y.index", "--add", data / "circle", "--quiet")
+    index.save(tmp_path / "y.index")
+    added = simnet("index", "--out", tmp_path / "y.index", "--add", data / "circle", "--quiet")
     assert added.returncode == 0, added.stderr
     assert_reported(added.stderr, data, expect, tried - 12)
     assert f"added {len(files(data, expect, CONVERT))}" in added.stdout
