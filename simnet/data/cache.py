@@ -77,8 +77,9 @@ class Dataset:
         return self.train.classes
 
 
-def _hash_split(key: str, test_fraction: float) -> int:
-    """A fixed split for sources that define none: stable when images are added."""
+def hash_split(key: str, test_fraction: float) -> int:
+    """TRAIN or TEST for ``key``, fixed by a hash of it, for sources that define no split:
+    stable when images are added (about ``test_fraction`` of keys fall on TEST)."""
     return (
         TEST
         if zlib.crc32(key.encode("utf-8", "surrogateescape")) % 10_000 < test_fraction * 10_000
@@ -201,7 +202,7 @@ def load_dataset(
     if any(s is not None for s in record_splits):
         split = np.array([TEST if s == "test" else TRAIN for s in record_splits])
     else:
-        split = np.array([_hash_split(k, test_fraction) for k in whole.keys])
+        split = np.array([hash_split(k, test_fraction) for k in whole.keys])
     train = np.flatnonzero((split == TRAIN) & labelled)
     test = np.flatnonzero((split == TEST) & labelled)
     return Dataset(_view(whole, train), _view(whole, test), whole.skipped)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from simnet.data.cache import TEST, TRAIN, Dataset, ImageSet, _hash_split, load_images
+from simnet.data.cache import TEST, TRAIN, Dataset, ImageSet, hash_split, load_images
 from simnet.data.images import IMAGE_SUFFIXES, decode_image, report_skipped
-from simnet.data.sources import SPLIT_NAMES, Record, _FileListSource, walk_tree
+from simnet.data.sources import SPLIT_NAMES, FileListSource, Record, walk_tree
 from simnet.errors import ImageError, SimNetError
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def _identity(rel: tuple[str, ...]) -> tuple[str, str, str | None]:
     return "/".join(parts), family, split
 
 
-class DesignSource(_FileListSource):
+class DesignSource(FileListSource):
     """Every view file of every design folder under ``root``, in design order.
 
     The record label is ``"<family>\\t<design>"``; :func:`load_designs` picks the level.
@@ -99,7 +99,7 @@ class DesignSource(_FileListSource):
         return f"designs|{self.root}|{','.join(self.views)}"
 
 
-def _load(
+def load_all_designs(
     root: str | Path,
     image_size: int,
     test_fraction: float,
@@ -107,7 +107,9 @@ def _load(
     labels: str,
     views: tuple[str, ...],
 ) -> tuple[ImageSet, np.ndarray]:
-    """Every readable design under ``root`` and its split (TRAIN or TEST per design)."""
+    """Every readable design under ``root``, drawings under ``renders/`` and unlabelled ones
+    included, and the split of each, ``(N,)`` TRAIN or TEST (all drawings of a design on
+    one side). :func:`load_designs` and :func:`load_library` choose from it."""
     if labels not in LABEL_LEVELS:
         raise SimNetError(f"data.labels must be one of {LABEL_LEVELS}, got {labels!r}")
     source = DesignSource(root, views)
@@ -137,11 +139,11 @@ def _load(
     classes = sorted(set(names))
     lookup = {c: i for i, c in enumerate(classes)}
     label_array = np.array([lookup[n] for n in names], dtype=np.int64)
-    folder_split = {str(Path(r.key).parent): r.split for _, r in source._files}
+    folder_split = {str(Path(r.key).parent): r.split for r in source.records}
     if any(s is not None for s in folder_split.values()):
         split = np.array([TEST if folder_split[k] == "test" else TRAIN for k in keys])
     else:  # by design, so every drawing of a design is on one side
-        split = np.array([_hash_split(fd[1], test_fraction) for fd in family_design])
+        split = np.array([hash_split(fd[1], test_fraction) for fd in family_design])
     family_names = sorted({fd[0] for fd in family_design})
     family_ids = np.array([family_names.index(fd[0]) for fd in family_design], dtype=np.int64)
     groups = family_ids if labels == "design" else None  # designs of one family are alike
@@ -165,7 +167,7 @@ def load_designs(
     Args:
         labels: ``"family"`` (the design's parent folder) or ``"design"``.
     """
-    whole, split = _load(root, image_size, test_fraction, cache_dir, labels, views)
+    whole, split = load_all_designs(root, image_size, test_fraction, cache_dir, labels, views)
     labelled = np.array([whole.classes[i] != "" for i in whole.labels])
     primary = np.array([is_primary(k) for k in whole.keys])
     train = whole.subset(np.flatnonzero((split == TRAIN) & labelled))
@@ -183,7 +185,7 @@ def load_library(
 ) -> ImageSet:
     """Every design under ``root`` (its own drawing, not ``renders/``), labelled by family
     where it has one: what an index of a design library holds."""
-    whole, _ = _load(root, image_size, 0.0, cache_dir, "family", views)
+    whole, _ = load_all_designs(root, image_size, 0.0, cache_dir, "family", views)
     return whole.subset(np.flatnonzero([is_primary(k) for k in whole.keys]))
 
 
@@ -213,6 +215,7 @@ __all__ = [
     "DesignSource",
     "load_designs",
     "load_library",
+    "load_all_designs",
     "decode_design",
     "is_design",
     "view_files",

@@ -1,15 +1,16 @@
 """Training from explicit pairs: a CSV of ``path_a,path_b,similar`` and no class labels.
 
-The images the pairs name are decoded once through the same cache as any source. Pairs are
-split into train and test by a hash of the pair (or by an optional ``split`` column), and
-training batches are chunks of pairs: the images of ``batch_size // 2`` pairs, with those
-pairs (and only those) as the miner's candidates. Each image is labelled by its connected
-component under the similar pairs, which is what "same class" means here.
+The CSV is read by :class:`~simnet.data.sources.PairsCsvSource` (re-exported here, with
+:func:`is_pairs_csv`), and the images its pairs name are decoded once through the same cache
+as any source. Pairs are split into train and test by a hash of the pair (or by an optional
+``split`` column), and training batches are chunks of pairs: the images of
+``batch_size // 2`` pairs, with those pairs (and only those) as the miner's candidates. Each
+image is labelled by its connected component under the similar pairs, which is what "same
+class" means here.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import logging
 from collections.abc import Iterator
@@ -20,27 +21,11 @@ import numpy as np
 import torch
 
 from simnet.data.cache import ImageSet, load_images
-from simnet.data.sources import SPLIT_NAMES, Record, _FileListSource
+from simnet.data.sources import PairsCsvSource, is_pairs_csv
 from simnet.errors import SimNetError
 from simnet.pairs import Pairs
 
 log = logging.getLogger(__name__)
-
-PAIR_COLUMNS = ("path_a", "path_b", "similar")
-TRUE, FALSE = (
-    {"1", "true", "yes", "similar", "y", "t"},
-    {"0", "false", "no", "dissimilar", "n", "f"},
-)
-
-
-def is_pairs_csv(path: str | Path) -> bool:
-    """Whether ``path`` is a CSV whose header names ``path_a,path_b,similar``."""
-    path = Path(path)
-    if not path.is_file() or path.suffix.lower() != ".csv":
-        return False
-    with path.open(newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle), [])
-    return set(PAIR_COLUMNS) <= {h.strip() for h in header}
 
 
 @dataclass
@@ -66,52 +51,6 @@ class PairDataset:
     train: PairList
     test: PairList
     skipped: list[tuple[str, str]]
-
-
-class PairsCsvSource(_FileListSource):
-    """The distinct images a pairs CSV names (relative paths: from the CSV's folder)."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path).resolve()
-        if not self.path.is_file():
-            raise SimNetError(f"CSV file not found: {path}")
-        self.rows = self._read()
-        seen: dict[Path, None] = {}
-        for a, b, _, _ in self.rows:
-            seen.setdefault(a)
-            seen.setdefault(b)
-        self._files = [(p, Record(str(p), "", None)) for p in seen]
-
-    def _read(self) -> list[tuple[Path, Path, bool, str | None]]:
-        rows = []
-        with self.path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if not set(PAIR_COLUMNS) <= set(reader.fieldnames or []):
-                raise SimNetError(f"{self.path} needs a header with columns path_a,path_b,similar")
-            for line, row in enumerate(reader, start=2):
-                if not row.get("path_a") or not row.get("path_b"):
-                    raise SimNetError(f"{self.path}:{line}: empty path_a or path_b")
-                flag = (row.get("similar") or "").strip().lower()
-                if flag not in TRUE | FALSE:
-                    raise SimNetError(
-                        f"{self.path}:{line}: similar must be 1/0 or true/false, not {flag!r}"
-                    )
-                a, b = (self._resolve(row[k]) for k in ("path_a", "path_b"))
-                if a == b:
-                    raise SimNetError(f"{self.path}:{line}: a pair of an image with itself")
-                split = SPLIT_NAMES.get((row.get("split") or "").strip().lower())
-                rows.append((a, b, flag in TRUE, split))
-        if not rows:
-            raise SimNetError(f"{self.path} holds no pairs")
-        return rows
-
-    def _resolve(self, text: str) -> Path:
-        path = Path(text)
-        return path if path.is_absolute() else self.path.parent / path
-
-    def _origin(self) -> str:
-        st = self.path.stat()
-        return f"pairs|{self.path}|{st.st_size}|{st.st_mtime_ns}"
 
 
 def _test_pair(a: str, b: str, test_fraction: float) -> bool:
@@ -202,3 +141,13 @@ class PairBatchSampler:
             pos = Pairs(a[similar], b[similar], similar[similar])
             neg = Pairs(a[~similar], b[~similar], similar[~similar])
             yield index, (pos, neg)
+
+
+__all__ = [
+    "PairBatchSampler",
+    "PairDataset",
+    "PairList",
+    "PairsCsvSource",
+    "is_pairs_csv",
+    "load_pairs",
+]

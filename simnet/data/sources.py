@@ -1,8 +1,10 @@
-"""Where labelled images come from: a class-folder tree, a tar of one, a CSV, or CIFAR-10.
+"""Where labelled images come from: a class-folder tree, a tar of one, a CSV, a pairs CSV,
+or CIFAR-10.
 
 A source lists records (a display path, a label and, when the source defines one, a split)
 and streams each record's payload: encoded image bytes, or an already decoded array for
-the CIFAR-10 batches. Decoding and caching happen in :mod:`simnet.data.cache`.
+the CIFAR-10 batches. Decoding and caching happen in :mod:`simnet.data.cache`; splitting a
+pairs CSV's pairs and batching them, in :mod:`simnet.data.pairs`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from simnet.errors import SimNetError
 log = logging.getLogger(__name__)
 
 SPLIT_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test"}
+PAIR_COLUMNS = ("path_a", "path_b", "similar")  # the header that makes a CSV a pairs CSV
+SIMILAR = {"1", "true", "yes", "similar", "y", "t"}  # values of ``similar`` meaning yes
+DISSIMILAR = {"0", "false", "no", "dissimilar", "n", "f"}
 
 
 @dataclass(frozen=True)
@@ -69,8 +74,12 @@ def _split_and_label(parts: tuple[str, ...]) -> tuple[str, str | None]:
     return parts[-1], None
 
 
-class _FileListSource(Source):
-    """A source that is a list of image files, each with its record."""
+class FileListSource(Source):
+    """A source that is a list of image files, each with its record.
+
+    A subclass sets ``_files`` and says in :meth:`_origin` what else (the folder, the CSV)
+    its fingerprint must cover.
+    """
 
     _files: list[tuple[Path, Record]]
 
@@ -121,7 +130,7 @@ def walk_tree(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
         yield dirpath, dirnames, filenames
 
 
-class FolderSource(_FileListSource):
+class FolderSource(FileListSource):
     """``root/<label>/*.jpg``, or ``root/{train,test}/<label>/*.jpg`` with a fixed split.
 
     Images directly in ``root`` are unlabelled: indexed and searched, never trained on.
@@ -177,7 +186,7 @@ class TarSource(Source):
             raise SimNetError(f"archive {self.path} is damaged: {exc}") from None
 
 
-class CsvSource(_FileListSource):
+class CsvSource(FileListSource):
     """A CSV with a ``path,label`` header (and optionally ``split``); relative paths are
     resolved against the CSV's folder."""
 
@@ -211,6 +220,63 @@ class CsvSource(_FileListSource):
 
     def _origin(self) -> str:
         return f"csv|{_stat_key(self.path)}"
+
+
+class PairsCsvSource(FileListSource):
+    """The distinct images a pairs CSV names (relative paths: from the CSV's folder); its
+    ``rows`` are the pairs, ``(path_a, path_b, similar, split)``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).resolve()
+        if not self.path.is_file():
+            raise SimNetError(f"CSV file not found: {path}")
+        self.rows = self._read()
+        seen: dict[Path, None] = {}
+        for a, b, _, _ in self.rows:
+            seen.setdefault(a)
+            seen.setdefault(b)
+        self._files = [(p, Record(str(p), "", None)) for p in seen]
+
+    def _read(self) -> list[tuple[Path, Path, bool, str | None]]:
+        rows = []
+        with self.path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not set(PAIR_COLUMNS) <= set(reader.fieldnames or []):
+                raise SimNetError(f"{self.path} needs a header with columns path_a,path_b,similar")
+            for line, row in enumerate(reader, start=2):
+                if not row.get("path_a") or not row.get("path_b"):
+                    raise SimNetError(f"{self.path}:{line}: empty path_a or path_b")
+                flag = (row.get("similar") or "").strip().lower()
+                if flag not in SIMILAR | DISSIMILAR:
+                    raise SimNetError(
+                        f"{self.path}:{line}: similar must be 1/0 or true/false, not {flag!r}"
+                    )
+                a, b = (self._resolve(row[k]) for k in ("path_a", "path_b"))
+                if a == b:
+                    raise SimNetError(f"{self.path}:{line}: a pair of an image with itself")
+                split = SPLIT_NAMES.get((row.get("split") or "").strip().lower())
+                rows.append((a, b, flag in SIMILAR, split))
+        if not rows:
+            raise SimNetError(f"{self.path} holds no pairs")
+        return rows
+
+    def _resolve(self, text: str) -> Path:
+        path = Path(text)
+        return path if path.is_absolute() else self.path.parent / path
+
+    def _origin(self) -> str:
+        st = self.path.stat()
+        return f"pairs|{self.path}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def is_pairs_csv(path: str | Path) -> bool:
+    """Whether ``path`` is a CSV whose header names ``path_a,path_b,similar``."""
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() != ".csv":
+        return False
+    with path.open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), [])
+    return set(PAIR_COLUMNS) <= {h.strip() for h in header}
 
 
 class _CifarUnpickler(pickle.Unpickler):
@@ -291,8 +357,6 @@ def open_source(path: str | Path) -> Source:
         return FolderSource(path)
     name = path.name.lower()
     if name.endswith(".csv"):
-        from simnet.data.pairs import PairsCsvSource, is_pairs_csv
-
         return PairsCsvSource(path) if is_pairs_csv(path) else CsvSource(path)
     if name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
         return TarSource(path)
@@ -305,6 +369,9 @@ __all__ = [
     "FolderSource",
     "TarSource",
     "CsvSource",
+    "PairsCsvSource",
     "CifarSource",
+    "FileListSource",
+    "is_pairs_csv",
     "open_source",
 ]

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from simnet.data.cache import TEST, TRAIN
-from simnet.data.designs import _load, is_primary
+from simnet.data.designs import is_primary, load_all_designs
 from simnet.eval.metrics import knn_accuracy, map_at_r, nearest_neighbours
 from simnet.inference import SimNet
 
@@ -61,7 +61,7 @@ def family_triplets(
 
 def evaluate_designs(net: SimNet, path: str | Path, ks: list[int]) -> dict[str, Any]:
     config = net.config
-    whole, split = _load(
+    whole, split = load_all_designs(
         path,
         config.data.image_size,
         config.data.test_fraction,
