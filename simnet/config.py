@@ -24,7 +24,8 @@ import yaml
 from simnet.distances import Metric
 from simnet.errors import SimNetError
 
-Check = tuple[bool, str]  # (whether a rule holds, what it says)
+# Each section's ``checks()`` lists its range rules: (whether a rule holds, what it says).
+Check = tuple[bool, str]
 
 
 @dataclass
@@ -34,8 +35,9 @@ class DataConfig:
     test_fraction: float = 0.2  # held out (by a hash of the path) when the source has no test split
     val_fraction: float = 0.0  # of the training split, for per-epoch validation loss
     cache_dir: str | None = None  # decode cache; None: $SIMNET_CACHE or ~/.cache/simnet
-    labels: Literal["family", "design"] = "family"  # designs (model.views set); design:
-    # each design is a class, its drawings the samples
+    # Designs (model.views set) are labelled by family, or by design: each design a class
+    # whose drawings are its samples.
+    labels: Literal["family", "design"] = "family"
 
     def checks(self) -> list[Check]:
         return [
@@ -192,8 +194,8 @@ class TrainConfig:
     warmup: float = 0.2  # one-cycle: fraction of steps spent rising to the peak learning rate
     patience: int = 0  # early stopping: epochs without a better validation loss (0: off);
     # needs data.val_fraction > 0, and the model kept is the best epoch's
-    bf16: Literal["auto", "on", "off"] = "auto"  # bf16 autocast (auto: where the CPU has
-    # bf16 units)
+    # bf16 autocast; auto: where the device has bf16 units
+    bf16: Literal["auto", "on", "off"] = "auto"
     channels_last: bool = True
     ema_decay: float = 0.0  # exponential moving average of the weights (0: off); saved if on
     seed: int = 0
