@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,32 @@ def test_report_is_one_self_contained_page(run: Path, tmp_path: Path) -> None:
         assert caption in page
     for metric in ("knn_accuracy", "map_at_r", "recall@1", "roc_auc", "average_precision"):
         assert f"<th>{metric}</th>" in page
+
+
+class _Terminal(io.StringIO):
+    """Written text kept, and said to be a terminal (where a progress bar is shown)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_names_each_stage_and_leaves_the_page_as_it_was(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simnet.eval.report import build_report
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    plain = build_report(run, tmp_path / "plain.html").read_text()
+    assert not terminal.getvalue()  # no bar unless asked for
+    shown = build_report(run, tmp_path / "shown.html", progress=True).read_text()
+    stages = ("loss curve", "evaluating", "t-SNE map", "retrieval grid", "writing the page")
+    assert all(stage in terminal.getvalue() for stage in stages), terminal.getvalue()
+
+    def without_timing(page: str) -> str:
+        return re.sub(r"<th>report made in</th><td>[^<]*</td>", "", page)
+
+    assert without_timing(shown) == without_timing(plain)
 
 
 def test_report_of_a_missing_run_is_one_line(tmp_path: Path) -> None:

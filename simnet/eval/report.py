@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from simnet.data.defaults import resolve_data
 from simnet.data.loading import load_data
@@ -27,6 +28,7 @@ from simnet.inference import SimNet
 from simnet.storage import atomic_write_text
 
 REPORT_FILE = "report.html"
+Figure = tuple[str, bytes]  # (caption, PNG bytes)
 
 
 def _metrics_rows(run: Path) -> list[dict[str, str]]:
@@ -83,7 +85,9 @@ def _retrieval_grid(
     )
 
 
-def _page(title: str, summary: dict[str, Any], metrics: dict[str, Any], figures: list) -> str:
+def _page(
+    title: str, summary: dict[str, Any], metrics: dict[str, Any], figures: list[Figure]
+) -> str:
     def cell(value: Any) -> str:
         return f"{value:.4f}" if isinstance(value, float) else html.escape(str(value))
 
@@ -116,6 +120,113 @@ figcaption {{ color: #555; font-size: 0.9em; }}
 """
 
 
+class _Stages:
+    """A progress bar over the stages of a report, each named as it begins.
+
+    Use as a context manager; calling it with a name ends the stage before and begins that
+    one. With ``show`` False, or stderr not a terminal, there is no bar."""
+
+    def __init__(self, count: int, show: bool):
+        self._bar = tqdm(
+            total=count,
+            desc="report",
+            unit="stage",
+            leave=False,
+            disable=None if show else True,  # shown: only when stderr is a terminal
+        )
+        self._begun = False
+
+    def __enter__(self) -> _Stages:
+        return self
+
+    def __call__(self, name: str) -> None:
+        if self._begun:
+            self._bar.update()
+        self._begun = True
+        self._bar.set_postfix_str(name)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._begun and not any(exc):
+            self._bar.update()
+        self._bar.close()
+
+
+def _loss_figures(run: Path) -> list[Figure]:
+    """The loss per epoch from the run's ``metrics.csv``; none when it has none."""
+    from simnet.plots import loss_curves, to_png_bytes
+
+    rows = _metrics_rows(run)
+    if not rows:
+        return []
+    return [("Contrastive loss per epoch (metrics.csv)", to_png_bytes(loss_curves(rows)))]
+
+
+def _image_evaluation(
+    net: SimNet, path: Path, ks: list[int], sample: int, queries: int, k: int, stage: _Stages
+) -> tuple[dict[str, Any], list[Figure]]:
+    """The metrics of a single-image model on the data at ``path``, with the figures only
+    image data has: ROC and precision-recall curves, a t-SNE map and a retrieval grid."""
+    from simnet.plots import embedding_map, roc_and_pr, to_png_bytes
+
+    config = net.config
+    dataset = load_data(path, config.data, config.model.views)
+    train_emb = net.embed_array(dataset.train.images, config.eval.batch_size)  # (N_train, D)
+    test_emb = net.embed_array(dataset.test.images, config.eval.batch_size)  # (N_test, D)
+    metrics = retrieval_metrics(
+        train_emb, dataset.train.labels, test_emb, dataset.test.labels, ks, config.eval.pairs
+    )
+    distances = metrics.pop("test_pair_distances")
+    similar = metrics.pop("test_pair_similar")
+    stage("ROC and precision-recall curves")
+    figures = [
+        (
+            "ROC and precision-recall curves of pair verification on test pairs",
+            to_png_bytes(roc_and_pr(distances, similar)),
+        )
+    ]
+    stage("t-SNE map")
+    pick = np.sort(np.random.default_rng(0).permutation(len(test_emb))[:sample])
+    coords = tsne(test_emb[pick])
+    figures.append(
+        (
+            f"t-SNE map of {len(pick)} test embeddings, coloured by class",
+            to_png_bytes(embedding_map(coords, dataset.test.labels[pick], dataset.test.classes)),
+        )
+    )
+    stage("retrieval grid")
+    grid = _retrieval_grid(dataset.train, dataset.test, train_emb, test_emb, queries, k)
+    figures.append(
+        (
+            "Test queries and their nearest training images (green: same class)",
+            to_png_bytes(grid),
+        )
+    )
+    return metrics, figures
+
+
+def _weights_figure(net: SimNet) -> Figure:
+    from simnet.plots import to_png_bytes, weight_histograms
+
+    return (
+        "Weights of the conv and fully-connected layers",
+        to_png_bytes(weight_histograms(_weights(net))),
+    )
+
+
+def _summary(run: Path, path: Path, net: SimNet, started: float) -> dict[str, Any]:
+    """The facts at the top of the page; ``started``: when evaluating began."""
+    config = net.config
+    return {
+        "run": str(run.resolve()),
+        "data": str(path),
+        "backbone": config.model.backbone,
+        "embedding": f"{net.dim}-D",
+        "epochs": config.train.epochs,
+        "mining": config.mining.strategy,
+        "report made in": f"{time.perf_counter() - started:.0f} s",
+    }
+
+
 def build_report(
     run: str | Path,
     out: str | Path | None = None,
@@ -123,6 +234,7 @@ def build_report(
     sample: int = 2000,
     queries: int = 8,
     k: int = 8,
+    progress: bool = False,
 ) -> Path:
     """Evaluates the run's model and writes its HTML report (default ``RUN/report.html``).
 
@@ -132,15 +244,12 @@ def build_report(
         data: the data set; None uses the one the model was trained on.
         sample: test embeddings in the t-SNE map.
         queries: rows of the retrieval grid; ``k``: matches per row.
-    """
-    from simnet.plots import (
-        embedding_map,
-        loss_curves,
-        roc_and_pr,
-        to_png_bytes,
-        weight_histograms,
-    )
+        progress: show a progress bar over the report's stages (on stderr, when it is a
+            terminal).
 
+    Raises:
+        SimNetError: the run folder does not exist.
+    """
     run = Path(run)
     if not run.is_dir():
         raise SimNetError(f"run folder not found: {run}")
@@ -148,64 +257,22 @@ def build_report(
     config = net.config
     path = Path(data) if data else resolve_data(config.data.source, config.data.cache_dir)
     ks = sorted(set(config.eval.ks) | {1})
-    figures: list[tuple[str, bytes]] = []
-    rows = _metrics_rows(run)
-    if rows:
-        figures.append(
-            ("Contrastive loss per epoch (metrics.csv)", to_png_bytes(loss_curves(rows)))
+    with _Stages(4 if net.views else 7, progress) as stage:
+        stage("loss curve")
+        figures = _loss_figures(run)
+        started = time.perf_counter()  # "report made in" counts from here
+        stage("evaluating")
+        if net.views:  # multi-view designs: the metrics, without the image figures
+            metrics = evaluate_designs(net, path, ks)
+        else:
+            metrics, image_figures = _image_evaluation(net, path, ks, sample, queries, k, stage)
+            figures += image_figures
+        stage("weight histograms")
+        figures.append(_weights_figure(net))
+        stage("writing the page")
+        page = _page(
+            f"simnet report: {run.name}", _summary(run, path, net, started), metrics, figures
         )
-    started = time.perf_counter()
-    if net.views:
-        metrics = evaluate_designs(net, path, ks)
-    else:
-        dataset = load_data(path, config.data, config.model.views)
-        train_emb = net.embed_array(dataset.train.images, config.eval.batch_size)
-        test_emb = net.embed_array(dataset.test.images, config.eval.batch_size)
-        metrics = retrieval_metrics(
-            train_emb, dataset.train.labels, test_emb, dataset.test.labels, ks, config.eval.pairs
-        )
-        distances = metrics.pop("test_pair_distances")
-        similar = metrics.pop("test_pair_similar")
-        figures.append(
-            (
-                "ROC and precision-recall curves of pair verification on test pairs",
-                to_png_bytes(roc_and_pr(distances, similar)),
-            )
-        )
-        pick = np.sort(np.random.default_rng(0).permutation(len(test_emb))[:sample])
-        coords = tsne(test_emb[pick])
-        figures.append(
-            (
-                f"t-SNE map of {len(pick)} test embeddings, coloured by class",
-                to_png_bytes(
-                    embedding_map(coords, dataset.test.labels[pick], dataset.test.classes)
-                ),
-            )
-        )
-        figures.append(
-            (
-                "Test queries and their nearest training images (green: same class)",
-                to_png_bytes(
-                    _retrieval_grid(dataset.train, dataset.test, train_emb, test_emb, queries, k)
-                ),
-            )
-        )
-    figures.append(
-        (
-            "Weights of the conv and fully-connected layers",
-            to_png_bytes(weight_histograms(_weights(net))),
-        )
-    )
-    summary = {
-        "run": str(run.resolve()),
-        "data": str(path),
-        "backbone": config.model.backbone,
-        "embedding": f"{net.dim}-D",
-        "epochs": config.train.epochs,
-        "mining": config.mining.strategy,
-        "report made in": f"{time.perf_counter() - started:.0f} s",
-    }
-    page = _page(f"simnet report: {run.name}", summary, metrics, figures)
-    target = Path(out) if out else run / REPORT_FILE
-    atomic_write_text(target, page)
+        target = Path(out) if out else run / REPORT_FILE
+        atomic_write_text(target, page)
     return target
