@@ -14,7 +14,7 @@ from simnet.errors import SimNetError
 from simnet.eval import evaluate
 from simnet.train import train
 from tests.conftest import make_tree
-from tests.test_cli import run
+from tests.helpers import simnet
 
 
 def write_pairs(root: Path, count: int = 900, seed: int = 0) -> Path:
@@ -95,6 +95,6 @@ def test_bad_pairs_csv_is_one_clear_line(tmp_path: Path, rows, message: str) -> 
         csv.writer(handle).writerows(rows)
     with pytest.raises(SimNetError, match=message):
         load_pairs(path, 32)
-    done = run("train", "--data", str(path), "--out", str(tmp_path / "r"))
+    done = simnet("train", "--data", path, "--out", tmp_path / "r")
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
