@@ -20,8 +20,9 @@ import numpy as np
 from simnet.config import load_config
 from simnet.data import BatchAugment, ClassBalancedBatchSampler, ImageSet
 from simnet.runtime import set_threads
-from simnet.train.loop import _prepare, build_parts, train_step
+from simnet.train.batches import prepare_batch
 from simnet.train.prefetch import Prefetcher
+from simnet.train.step import build_parts, train_step
 
 
 def main() -> None:
@@ -40,7 +41,7 @@ def main() -> None:
     sampler = ClassBalancedBatchSampler(labels, config.train.batch_size, config.train.per_class)
     parts = build_parts(config, 10_000)
     augment = BatchAugment(config.augment, seed=0)
-    prepare = partial(_prepare, train_set=train_set, augment=augment)
+    prepare = partial(prepare_batch, train_set=train_set, augment=augment)
     items = [item for _, item in zip(range(args.steps), sampler, strict=False)]
 
     def prepare_only() -> None:

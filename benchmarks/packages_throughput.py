@@ -18,7 +18,7 @@ import torch
 from simnet.config import load_config
 from simnet.data import BatchAugment
 from simnet.runtime import set_threads
-from simnet.train.loop import build_parts, train_step
+from simnet.train.step import build_parts, train_step
 
 VARIANTS = {
     "preset: 32 px, 24-32-96-128": [],

@@ -22,7 +22,7 @@ from simnet.eval.metrics import knn_accuracy
 from simnet.inference import SimNet
 from simnet.mining import LambdaSchedule
 from simnet.runtime import seed_everything, set_threads
-from simnet.train.loop import build_parts, train_step
+from simnet.train.step import build_parts, train_step
 
 
 def run_row(data, overrides: list[str], per_class: int, epochs: int) -> tuple[float, float]:

@@ -16,7 +16,7 @@ import torch
 from simnet.config import load_config
 from simnet.data import BatchAugment
 from simnet.runtime import cpu_has_bf16, set_threads
-from simnet.train.loop import build_parts, train_step
+from simnet.train.step import build_parts, train_step
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 from simnet.config import load_config
 from simnet.errors import SimNetError
 from simnet.train import loop, train
+from simnet.train.checkpoint import load_state, save_state
 from tests.conftest import make_tree
 
 SMALL = [
@@ -59,7 +60,8 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(
 def test_a_run_resumed_within_an_epoch_ends_where_an_uninterrupted_one_does(
     tmp_path: Path, monkeypatch
 ) -> None:
-    data = make_tree(tmp_path / "data", per_class=12)
+    # 16 a class: whatever the hashed test split takes, every epoch has two steps or more.
+    data = make_tree(tmp_path / "data", per_class=16)
     whole = train(config_for(data), tmp_path / "whole", progress=False)
     every_step = "train.checkpoint_minutes=1e-9"
     real_save, saves = loop.save_state, []
@@ -155,13 +157,13 @@ def test_early_stopping_keeps_the_best_epochs_model(tmp_path: Path, monkeypatch)
     scripted = iter([1.0, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2])
     models = []
     monkeypatch.setattr(loop, "validation_loss", lambda parts, val, config: next(scripted))
-    real_state = loop._snapshot
+    real_state = loop.snapshot
 
     def remember(parts, epochs_done, epochs):
         models.append({k: v.clone() for k, v in parts.model.state_dict().items()})
         return real_state(parts, epochs_done, epochs)
 
-    monkeypatch.setattr(loop, "_snapshot", remember)
+    monkeypatch.setattr(loop, "snapshot", remember)
     config = config_for(data, "train.epochs=8", "train.patience=2", "data.val_fraction=0.2")
     run = train(config, tmp_path / "run", progress=False)
     rows = (run / "metrics.csv").read_text().splitlines()[1:]
@@ -248,3 +250,52 @@ def test_cross_entropy_trains_a_classifier_baseline(tmp_path: Path) -> None:
     result = evaluate(run)
     assert result["classifier_accuracy"] > 0.5  # four easy classes: chance is 0.25
     assert 0.0 <= result["knn_accuracy"] <= 1.0  # its features searched by 1-NN
+
+
+def _rewrite_checkpoint(run: Path, change) -> None:
+    state = load_state(run)
+    save_state(run, change(state))
+
+
+def _old_layout(state: dict) -> dict:
+    """A checkpoint as simnet wrote it before its contents were typed: the miner's random
+    state alone under ``miner_rng``, and no ``within`` key after a whole epoch."""
+    old = {k: v for k, v in state.items() if k not in ("miner", "within")}
+    old["miner_rng"] = state["miner"].get("generator")
+    return old
+
+
+@pytest.mark.parametrize("strategy", ["opms", "random"])
+def test_a_checkpoint_in_the_old_layout_resumes_exactly(tmp_path: Path, strategy: str) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    config = config_for(data, f"mining.strategy={strategy}")
+    whole = train(config, tmp_path / "whole", progress=False)
+    cut = train(config, tmp_path / "cut", progress=False, stop_after=1)
+    assert load_state(cut)["miner"].get("generator") is not None  # random draws to restore
+    _rewrite_checkpoint(cut, _old_layout)
+    train(config, cut, resume=True, progress=False)
+    a, b = weights(whole), weights(cut)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_a_checkpoint_of_another_structure_is_one_clear_refusal(tmp_path: Path) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    run = train(config_for(data), tmp_path / "run", progress=False, stop_after=1)
+    _rewrite_checkpoint(run, lambda state: {k: v for k, v in state.items() if k != "model"})
+    with pytest.raises(SimNetError, match="cannot resume from .*lacks 'model'"):
+        train(config_for(data), run, resume=True, progress=False)
+    other = train(config_for(data, "model.embedding_dim=4"), tmp_path / "other", progress=False)
+    _rewrite_checkpoint(run, lambda state: {**state, "model": load_state(other)["model"]})
+    with pytest.raises(SimNetError, match="cannot resume from .*checkpoint.pt"):
+        train(config_for(data), run, resume=True, progress=False)
+
+
+def test_training_leaves_the_given_config_as_it_was(tmp_path: Path) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    config = config_for(data, "train.epochs=1")
+    config.data.source = str(tmp_path / "data" / ".." / "data")  # resolved by training
+    before = config.to_dict()
+    run = train(config, tmp_path / "run", progress=False)
+    assert config.to_dict() == before
+    assert load_config(run / "config.yaml").data.source == str(data.resolve())
