@@ -21,8 +21,11 @@ from typing import Any, Literal
 
 import yaml
 
-from simnet.distances import Metric
 from simnet.errors import SimNetError
+
+# The distances between embeddings that simnet.distances computes (declared here, where
+# settings are checked, so that reading a config needs no torch).
+Metric = Literal["euclidean", "cosine", "l1"]
 
 # Each section's ``checks()`` lists its range rules: (whether a rule holds, what it says).
 Check = tuple[bool, str]

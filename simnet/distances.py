@@ -7,13 +7,13 @@ and ``l1`` are options.
 from __future__ import annotations
 
 import typing
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
+from simnet.config import Metric
+
 # The one list of metrics: ``loss.metric`` is annotated with it, and the config checks it.
-Metric = Literal["euclidean", "cosine", "l1"]
 METRICS: tuple[str, ...] = typing.get_args(Metric)
 _EPS = 1e-12  # keeps the gradient of sqrt finite at zero distance
 

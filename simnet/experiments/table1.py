@@ -23,8 +23,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from simnet.config import load_config
 from simnet.errors import SimNetError
 from simnet.experiments.table2 import RESULT_FILE, train_and_evaluate
@@ -50,6 +48,8 @@ TABLE1_ROWS: dict[str, tuple[str, list[str], str]] = {
 
 
 def _random_guess(overrides: list[str], seed: int = 0) -> dict[str, Any]:
+    import numpy as np
+
     from simnet.data.defaults import resolve_data
     from simnet.data.loading import load_data
 
