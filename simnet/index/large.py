@@ -169,11 +169,6 @@ def neighbour_recall(found: np.ndarray, truth: np.ndarray) -> float:
     return hits / truth.size
 
 
-# README's large-index example still imports the old name; it goes once that imports
-# neighbour_recall.
-recall_at_k = neighbour_recall
-
-
 # -- embeddings on disk ------------------------------------------------------------------
 def rows_file(vectors_path: str | Path) -> Path:
     """The JSON file beside an embeddings ``.npy`` naming its rows (``simnet embed``)."""
