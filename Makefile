@@ -27,7 +27,7 @@ demo: $(BIN)/simnet
 	@test -d $(OUT)/new || $(BIN)/simnet generate-packages --out $(OUT)/new --designs 6 --seed 1 --quiet
 	@test -f $(OUT)/model/model.safetensors || \
 	  $(BIN)/simnet train --preset packages --data $(LIB) --out $(OUT)/model $(TRAIN_ARGS)
-	$(BIN)/simnet evaluate $(OUT)/model
+	$(BIN)/simnet evaluate --model $(OUT)/model
 	$(BIN)/simnet compare --model $(OUT)/model --picture $(OUT)/compare-same-family.png \
 	  $(LIB)/interposer-2.5d/interposer-2.5d-0000 $(LIB)/interposer-2.5d/interposer-2.5d-0001
 	$(BIN)/simnet compare --model $(OUT)/model --picture $(OUT)/compare-two-families.png \
@@ -39,7 +39,7 @@ demo: $(BIN)/simnet
 
 cifar: $(BIN)/simnet
 	@test -f $(RUN)/model.safetensors || $(BIN)/simnet train --out $(RUN) $(TRAIN_ARGS)
-	$(BIN)/simnet evaluate $(RUN)
+	$(BIN)/simnet evaluate --model $(RUN)
 	$(BIN)/simnet index --model $(RUN) --split train --out $(RUN)/train.index
 	@mkdir -p $(RUN)/queries
 	@if [ -f $(CIFAR) ]; then \

@@ -1,7 +1,15 @@
 """The ``simnet`` command: parses arguments, builds a config, calls one function.
 
+One convention for every command: the model is ``--model RUN``, the images a command reads
+are ``--data PATH``, ``--json`` prints the results as JSON on stdout, ``--quiet`` silences
+progress bars and info messages, and pictures are written only where asked. Each common
+option is declared once, in a parent parser below; each command's function is attached with
+``set_defaults(func=...)``.
+
 A :class:`SimNetError` (something the user can fix) is printed as one line and exits with
-status 2; anything else is a bug and keeps its traceback. Nothing imports this module.
+status 2, as usage errors do; anything else is a bug and keeps its traceback. Library
+modules are imported inside the command functions, so ``simnet --help`` starts without
+torch. Nothing imports this module.
 """
 
 from __future__ import annotations
@@ -10,18 +18,18 @@ import argparse
 import io
 import json
 import logging
-import os
 import sys
 import time
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from simnet.data.images import report_skipped
 from simnet.errors import SimNetError
 
 if TYPE_CHECKING:
     from simnet.dedup import Duplicates
-    from simnet.index import Index, LargeIndex
+    from simnet.index import SearchIndex
     from simnet.inference import SimNet
 
 log = logging.getLogger("simnet")
@@ -32,52 +40,89 @@ EXAMPLES = """examples:
   simnet compare --model runs/packages designs/fcbga/fcbga-0000 designs/wire-bond/wire-bond-0000
   simnet train --out runs/cifar                       train the fast preset on CIFAR-10
   simnet train --preset paper --weights vgg16.pth     the paper's VGG16 recipe
-  simnet evaluate runs/cifar                          nearest-neighbour accuracy and more
+  simnet evaluate --model runs/cifar                  nearest-neighbour accuracy and more
   simnet index --model runs/cifar --split train --out runs/cifar/train.index
   simnet search --index runs/cifar/train.index query.jpg
   simnet index --out runs/cifar/train.index --add new-images/   add (or --remove) in place
-  simnet dedup photos/ --model runs/cifar --pictures dups/     near-duplicate groups
+  simnet dedup --data photos/ --model runs/cifar --pictures dups/   near-duplicate groups
   simnet serve --index runs/cifar/train.index                  web page and API on :8000
-  simnet report runs/cifar                            one HTML page: metrics and figures
+  simnet report --model runs/cifar                    one HTML page: metrics and figures
   simnet tune --trials 20 --epochs 4                  5-fold cross-validated search
   simnet experiment table2 --epochs 4                  the paper's Table 2 on CIFAR-10
   simnet experiment table1 --epochs 4                  the paper's Table 1 on CIFAR-10
-"""
+Every command that prints results takes --json; user errors exit with status 2."""
+
+Parser = argparse.ArgumentParser
 
 
-def _add_set(p: argparse.ArgumentParser, help_text: str) -> None:
+# -- Common options: each declared once, shared as parent parsers -------------------------
+
+
+@cache
+def _quiet() -> Parser:
+    p = Parser(add_help=False)
+    p.add_argument("--quiet", action="store_true", help="no progress bar or info messages")
+    return p
+
+
+@cache
+def _json() -> Parser:
+    p = Parser(add_help=False)
+    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    return p
+
+
+@cache
+def _model(required: bool) -> Parser:
+    p = Parser(add_help=False)
+    default = "" if required else " (default: the one that built the index)"
     p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=help_text,
+        "--model",
+        metavar="RUN",
+        required=required,
+        help=f"run folder of a trained model, as simnet train --out wrote it{default}",
+    )
+    return p
+
+
+def _add_data(container: Any, many: bool) -> None:
+    container.add_argument(
+        "--data",
+        nargs="+" if many else None,
+        metavar="PATH",
+        help="images: a class-folder tree, a .tar/.tar.gz of one, a path,label CSV or "
+        "CIFAR-10 batches; image files too where a command takes several; for a multi-view "
+        "model, a design library or design folders (default: the data set the model was "
+        "trained on, or for training CIFAR-10 at ../shared/data/cifar10-jpg.tar.gz, "
+        "$SIMNET_DATA, or a download of the official release)",
     )
 
 
-def _overrides(args: argparse.Namespace) -> list[str]:
-    """Config overrides from --set and the shorthand options a command has."""
-    overrides = list(args.overrides)
-    if getattr(args, "data", None):
-        overrides.append(f"data.source={Path(args.data).resolve()}")
-    if getattr(args, "epochs", None) is not None:
-        overrides.append(f"train.epochs={args.epochs}")
-    if getattr(args, "seed", None) is not None:
-        overrides.append(f"train.seed={args.seed}")
-    return overrides
+@cache
+def _data(many: bool) -> Parser:
+    p = Parser(add_help=False)
+    _add_data(p, many)
+    return p
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train a SimNet model",
-        description="Train a multi-scale Siamese network with contrastive loss "
-        "and OPMS pair mining. Writes a run folder: config.yaml, "
-        "metrics.csv, checkpoint.pt, model.safetensors, model.json.",
+def _out(metavar: str, what: str, default: str | None = None, required: bool = True) -> Parser:
+    p = Parser(add_help=False)
+    shown = f" (default: {default})" if default else ""
+    p.add_argument(
+        "--out",
+        metavar=metavar,
+        default=default,
+        required=required and default is None,
+        help=what + shown,
     )
-    from simnet.config import list_presets
+    return p
 
+
+@cache
+def _preset() -> Parser:
+    from simnet.config import list_presets  # yaml only: no torch
+
+    p = Parser(add_help=False)
     p.add_argument(
         "--preset",
         choices=list_presets(),
@@ -85,23 +130,105 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "packages: multi-view designs from simnet generate-packages; paper: the paper's "
         "VGG16 recipe at 224x224)",
     )
-    p.add_argument("--config", metavar="YAML", help="config file, applied over the preset (if any)")
-    p.add_argument(
-        "--data",
-        metavar="PATH",
-        help="class-folder tree, .tar/.tar.gz of one, path,label CSV or CIFAR-10 "
-        "batches; for a multi-view preset, a design library (default: CIFAR-10 at "
-        "../shared/data/cifar10-jpg.tar.gz, $SIMNET_DATA, or a download of the official "
-        "release)",
-    )
-    p.add_argument(
-        "--out",
-        metavar="DIR",
-        default="runs/latest",
-        help="run folder to write (default: runs/latest)",
-    )
+    return p
+
+
+@cache
+def _overrides_options() -> Parser:
+    """Config overrides: any key with --set, and shorthands for the common ones."""
+    p = Parser(add_help=False)
     p.add_argument("--epochs", type=int, metavar="N", help="number of epochs (train.epochs)")
     p.add_argument("--seed", type=int, metavar="S", help="random seed (train.seed)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config value, e.g. --set train.lr=0.2 (repeatable)",
+    )
+    return p
+
+
+@cache
+def _index_file() -> Parser:
+    p = Parser(add_help=False)
+    p.add_argument("--index", metavar="FILE", required=True, help="index file from simnet index")
+    return p
+
+
+def _deprecated_positional(p: Parser, dest: str, many: bool) -> None:
+    """The old spelling of --model or --data as positional arguments (hidden from help)."""
+    p.add_argument(dest, nargs="*" if many else "?", help=argparse.SUPPRESS)
+
+
+def _command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    parents: list[Parser],
+    help: str,
+    description: str,
+) -> Parser:
+    p = sub.add_parser(name, parents=[*parents, _quiet()], help=help, description=description)
+    p.set_defaults(func=func)
+    return p
+
+
+# -- Commands, in the order of a user's work -------------------------------------------------
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    from simnet.packages.families import FAMILIES  # plain Python: no torch
+
+    p = _command(
+        sub,
+        "generate-packages",
+        cmd_generate,
+        [_out("DIR", "new folder for the library"), _json()],
+        help="generate a library of synthetic package designs",
+        description="Draw procedural chip-package stack-ups (one family per folder: "
+        f"{', '.join(FAMILIES)}) as top, front and side views: "
+        "OUT/<family>/<design>/{top,front,side}.png plus params.json. "
+        "Deterministic for a seed.",
+    )
+    p.add_argument("--designs", type=int, default=600, metavar="N", help="designs (600)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    p.add_argument("--size", type=int, default=128, metavar="PX", help="pixels per view (128)")
+    p.add_argument(
+        "--renders",
+        type=int,
+        default=1,
+        metavar="R",
+        help="drawings per design in different styles, the extra ones under "
+        "<design>/renders/ (training with data.labels=design uses them; default: 1)",
+    )
+    p.add_argument(
+        "--families",
+        nargs="+",
+        metavar="NAME",
+        help=f"only these families (default: all: {' '.join(FAMILIES)})",
+    )
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = _command(
+        sub,
+        "train",
+        cmd_train,
+        [
+            _preset(),
+            _overrides_options(),
+            _data(many=False),
+            _out("DIR", "run folder to write", "runs/latest"),
+            _json(),
+        ],
+        help="train a SimNet model",
+        description="Train a multi-scale Siamese network with contrastive loss "
+        "and OPMS pair mining. Writes a run folder: config.yaml, "
+        "metrics.csv, checkpoint.pt, model.safetensors, model.json.",
+    )
+    p.add_argument("--config", metavar="YAML", help="config file, applied over the preset (if any)")
     p.add_argument(
         "--pretrained",
         action="store_true",
@@ -123,57 +250,95 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="stop after N epochs of the planned schedule, checkpoint kept (--resume continues)",
     )
-    _add_set(p, "override any config value, e.g. --set train.lr=0.2 (repeatable)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or info messages")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "evaluate",
+        cmd_evaluate,
+        [_model(required=False), _data(many=False), _json()],
         help="measure a trained model on the test split",
         description="Embed the training and test splits and report k-NN accuracy "
         "of test images against training images, precision@1, "
         "MAP@R, ROC-AUC and pair verification accuracy.",
     )
-    p.add_argument("model", metavar="RUN", help="run folder written by simnet train")
-    p.add_argument("--data", metavar="PATH", help="data set (default: the one trained on)")
+    _deprecated_positional(p, "run", many=False)
     p.add_argument(
-        "--k",
+        "--knn",
         type=int,
         nargs="+",
         metavar="K",
         help="k values for k-NN majority accuracy (default: 1 5 10)",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument("--quiet", action="store_true", help="no info messages")
+    p.add_argument("--k", type=int, nargs="+", dest="old_k", help=argparse.SUPPRESS)
+
+
+def _add_embed(sub: argparse._SubParsersAction) -> None:
+    p = _command(
+        sub,
+        "embed",
+        cmd_embed,
+        [
+            _model(required=True),
+            _data(many=True),
+            _out("FILE.npy", "embeddings file to write"),
+            _json(),
+        ],
+        help="embed images into a .npy file, a chunk at a time, for a large index",
+        description="Embed every image (every design, for a multi-view model) under the "
+        "--data files and folders into an (N, D) float32 .npy file, with a .json beside it "
+        "naming each row's path and label and the model. Memory holds one chunk of images "
+        "at a time. simnet index --embeddings builds an index from the pair.",
+    )
+    _deprecated_positional(p, "paths", many=True)
 
 
 def _add_index(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "index",
+        cmd_index,
+        [_model(required=False), _out("FILE", "index file to write or update"), _json()],
         help="embed images (or a design library) into a search index; add or remove images",
-        description="Build: embed every image of a folder, archive or CSV (for a multi-view "
-        "model: every design of a design library) and save a FAISS index with each image's "
-        "path, label, size and content hash. Update: --add and --remove change an existing "
-        "index in place (new and changed files are embedded, unchanged ones skipped) and "
-        "save it atomically.",
+        description="Three jobs, one at a time. Build: embed every image of --data (for a "
+        "multi-view model: every design of a design library) with --model and save a FAISS "
+        "index with each image's path, label, size and content hash. Update: --add and "
+        "--remove change an existing index in place (new and changed files are embedded, "
+        "unchanged ones skipped) and save it atomically. From embeddings: --embeddings "
+        "builds a read-only large index from a file written by simnet embed.",
     )
-    p.add_argument(
-        "--model",
-        metavar="RUN",
-        help="run folder of a trained model (required to build; an update uses the "
-        "index's model unless given)",
-    )
-    p.add_argument(
-        "--data",
+    job = p.add_mutually_exclusive_group()
+    _add_data(job, many=False)
+    job.add_argument(
+        "--add",
+        nargs="+",
         metavar="PATH",
-        help="images to index (default: the data set the model was trained on)",
+        help="update: add image files or folders (designs, for a multi-view model) to the "
+        "index FILE (with --model, a FILE not there yet is started)",
     )
+    job.add_argument(
+        "--remove",
+        nargs="+",
+        metavar="PATH",
+        help="update: remove these indexed paths (a folder: everything under it)",
+    )
+    job.add_argument(
+        "--embeddings",
+        metavar="FILE.npy",
+        help="build a read-only large index from embeddings written by simnet embed "
+        "(read in chunks, never all in memory)",
+    )
+    _index_options(p)
+
+
+def _index_options(p: Parser) -> None:
+    """The options that tune one of index's jobs."""
     p.add_argument(
         "--split",
         choices=["all", "train", "test"],
         default="all",
-        help="index only one split of the data (default: all)",
+        help="build: index only one split of the data (default: all)",
     )
     p.add_argument(
         "--kind",
@@ -182,13 +347,6 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
         help="exact search, an HNSW graph (approximate, for large sets), IVF-PQ codes "
         "(compressed; --embeddings only), or auto: exact up to 100,000 images, then HNSW "
         "while it fits --memory-gb, then IVF-PQ (default: auto)",
-    )
-    p.add_argument("--out", metavar="FILE", required=True, help="index file to write or update")
-    p.add_argument(
-        "--embeddings",
-        metavar="FILE.npy",
-        help="build a read-only large index from embeddings written by simnet embed "
-        "(read in chunks, never all in memory)",
     )
     p.add_argument(
         "--shards",
@@ -204,19 +362,6 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
         help="with --embeddings and --kind auto: the memory the index may take",
     )
     p.add_argument(
-        "--add",
-        nargs="+",
-        metavar="PATH",
-        help="add image files or folders (designs, for a multi-view model) to the index FILE "
-        "(with --model, a FILE not there yet is started)",
-    )
-    p.add_argument(
-        "--remove",
-        nargs="+",
-        metavar="PATH",
-        help="remove these indexed paths (a folder: everything under it) from the index FILE",
-    )
-    p.add_argument(
         "--save-every",
         type=float,
         default=60.0,
@@ -224,150 +369,84 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
         help="with --add: save the index at least this often while embedding, so a crash "
         "costs no more and the same command continues (default: 60 seconds)",
     )
-    p.add_argument("--quiet", action="store_true", help="no info messages or progress bar")
-
-
-def _add_embed(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "embed",
-        help="embed images into a .npy file, a chunk at a time, for a large index",
-        description="Embed every image (every design, for a multi-view model) under the "
-        "given files and folders into an (N, D) float32 .npy file, with a .json beside it "
-        "naming each row's path and label and the model. Memory holds one chunk of images "
-        "at a time. simnet index --embeddings builds an index from the pair.",
-    )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
-    p.add_argument("--model", metavar="RUN", required=True, help="run folder of the model")
-    p.add_argument("--out", metavar="FILE.npy", required=True, help="embeddings file to write")
-    p.add_argument("--quiet", action="store_true", help="no info messages or progress bar")
 
 
 def _add_search(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "search",
+        cmd_search,
+        [_index_file(), _model(required=False), _json()],
         help="find the indexed images most similar to query images",
         description="Embed query images and print their nearest indexed images "
-        "with L2 distances, nearest first.",
+        "with L2 distances, nearest first. --json prints a list with one "
+        "{query, matches: [{path, label, distance}]} object per query.",
     )
     p.add_argument(
         "queries",
         nargs="+",
-        metavar="IMAGE",
+        metavar="QUERY",
         help="query image file(s) or folder(s) of them; design folder(s) for a multi-view model",
     )
-    p.add_argument("--index", metavar="FILE", required=True, help="index file from simnet index")
-    p.add_argument(
-        "--model",
-        metavar="RUN",
-        help="run folder of the model (default: the one that built the index)",
-    )
     p.add_argument("-k", type=int, default=10, metavar="K", help="matches per query (default: 10)")
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print a JSON list with one {query, matches: [{path, label, distance}]} "
-        "object per query",
-    )
-    p.add_argument("--quiet", action="store_true", help="no info messages")
-
-
-def _add_generate(sub: argparse._SubParsersAction) -> None:
-    from simnet.packages.families import FAMILIES
-
-    p = sub.add_parser(
-        "generate-packages",
-        help="generate a library of synthetic package designs",
-        description="Draw procedural chip-package stack-ups (one family per folder: "
-        f"{', '.join(FAMILIES)}) as top, front and side views: "
-        "OUT/<family>/<design>/{top,front,side}.png plus params.json. "
-        "Deterministic for a seed.",
-    )
-    p.add_argument("--out", metavar="DIR", required=True, help="new folder for the library")
-    p.add_argument(
-        "--designs", type=int, default=600, metavar="N", help="designs in all (default: 600)"
-    )
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
-    p.add_argument(
-        "--size", type=int, default=128, metavar="PX", help="pixels per side of a view (128)"
-    )
-    p.add_argument(
-        "--renders",
-        type=int,
-        default=1,
-        metavar="R",
-        help="drawings per design in different styles, the extra ones under "
-        "<design>/renders/ (training with data.labels=design uses them; default: 1)",
-    )
-    p.add_argument(
-        "--families",
-        nargs="+",
-        metavar="NAME",
-        help=f"only these families (default: all: {' '.join(FAMILIES)})",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar or info messages")
 
 
 def _add_compare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "compare",
+        cmd_compare,
+        [_model(required=True), _json()],
         help="how similar two designs (or two images) are",
         description="Embed two designs (folders with top, front and side views) with a "
-        "multi-view model and print their similarity (cosine of the design "
-        "embeddings, 1 = identical), their distance and the distance of each "
-        "view; save a side-by-side picture. With a single-image model, A and B "
-        "are image files.",
+        "multi-view model and print their similarity (cosine of the design embeddings, "
+        "1 = identical), their distance and the distance of each view; --picture saves a "
+        "side-by-side picture. With a single-image model, A and B are image files.",
     )
     p.add_argument("a", metavar="A", help="first design folder (or image)")
     p.add_argument("b", metavar="B", help="second design folder (or image)")
-    p.add_argument("--model", metavar="RUN", required=True, help="run folder of a trained model")
     p.add_argument(
         "--picture",
         metavar="FILE",
-        default="compare.png",
-        help="side-by-side picture to write (.png/.jpg/.pdf/.svg; default: compare.png)",
+        help="write a side-by-side picture here (.png/.jpg/.pdf/.svg)",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument("--quiet", action="store_true", help="no info messages")
 
 
 def _add_dedup(sub: argparse._SubParsersAction) -> None:
-    from simnet.dedup import DEFAULT_THRESHOLD
-
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "dedup",
+        cmd_dedup,
+        [_model(required=True), _data(many=True), _json()],
         help="find groups of near-duplicate images in a folder",
-        description="Embed every image under the folder(s) and group those whose "
-        "embeddings lie closer than the threshold (connected components of the close "
-        "pairs). Prints the groups, or JSON; --pictures writes one picture per group.",
+        description="Describe every image under --data and group those whose descriptors "
+        "lie closer than the threshold (connected components of the close pairs). Prints "
+        "the groups, or JSON; --pictures writes one picture per group.",
     )
-    p.add_argument("folders", nargs="+", metavar="FOLDER", help="folder(s) or file(s) of images")
-    p.add_argument("--model", metavar="RUN", required=True, help="run folder of a trained model")
+    _deprecated_positional(p, "folders", many=True)
     p.add_argument(
         "--threshold",
         type=float,
-        default=DEFAULT_THRESHOLD,
         metavar="D",
-        help=f"largest embedding distance of a near-duplicate (default: {DEFAULT_THRESHOLD})",
+        help="largest descriptor distance of a near-duplicate (default: 0.12, measured: "
+        "BENCHMARKS.md)",
     )
     p.add_argument("--pictures", metavar="DIR", help="write group-NNN.png for each group here")
-    p.add_argument("--json", action="store_true", help="print the groups as one JSON object")
-    p.add_argument("--quiet", action="store_true", help="no info messages")
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "serve",
+        cmd_serve,
+        [_index_file(), _model(required=False)],
         help="web service and page: search the index by uploaded image",
         description="Serve an index over HTTP (FastAPI + uvicorn): POST /search, "
         "POST /compare, GET /images/{id}, GET /health, the API's schema at /docs, and at / "
         "a page where you drop an image and see its matches. The index file is reloaded "
         "when it changes on disk.",
     )
-    p.add_argument("--index", metavar="FILE", required=True, help="index file from simnet index")
-    p.add_argument("--model", metavar="RUN", help="run folder of the model (default: the index's)")
-    p.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
-    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     p.add_argument(
         "--max-upload-mb",
@@ -383,11 +462,100 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="largest image, in pixels; larger ones get 413 (default: %(default)s)",
     )
-    p.add_argument("--quiet", action="store_true", help="no info messages or access log")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = _command(
+        sub,
+        "report",
+        cmd_report,
+        [
+            _model(required=False),
+            _data(many=False),
+            _out("FILE", "page to write (default: RUN/report.html)", required=False),
+            _json(),
+        ],
+        help="write one self-contained HTML page about a run",
+        description="Evaluate a run's model and write an HTML page, readable offline, with "
+        "the metrics table, the loss per epoch, ROC and precision-recall curves, a t-SNE map "
+        "of test embeddings, layer weight histograms and a retrieval grid.",
+    )
+    _deprecated_positional(p, "run", many=False)
+
+
+def _add_tune(sub: argparse._SubParsersAction) -> None:
+    p = _command(
+        sub,
+        "tune",
+        cmd_tune,
+        [
+            _preset(),
+            _overrides_options(),
+            _data(many=False),
+            _out("DIR", "folder of the study", "runs/tune"),
+            _json(),
+        ],
+        help="tune hyper-parameters by k-fold cross-validation on the training split",
+        description="Search learning rate, margin, lambda_max, embedding size and images per "
+        "class with Optuna; each trial trains one model per fold and scores 1-NN accuracy on "
+        "the held-out fold. The test split is never read. The study is kept in OUT/study.db "
+        "(run again to resume or extend it); the best config goes to OUT/best.yaml, for "
+        "simnet train --config. --epochs and --set apply to every trial.",
+    )
+    p.add_argument("--trials", type=int, default=20, metavar="N", help="trials in all (20)")
+    p.add_argument("--folds", type=int, default=5, metavar="K", help="cross-validation folds (5)")
+
+
+def _add_experiment(sub: argparse._SubParsersAction) -> None:
+    from simnet.experiments import TABLE1_ROWS, TABLE2_ROWS  # no torch at import
+
+    p = _command(
+        sub,
+        "experiment",
+        cmd_experiment,
+        [
+            _overrides_options(),
+            _data(many=False),
+            _out("DIR", "folder (default: runs/TABLE)", required=False),
+            _json(),
+        ],
+        help="reproduce one of the paper's tables on any data set",
+        description="table1: random guess, a cross-entropy classifier (its predictions and "
+        "its features searched by 1-NN), a single-scale Siamese network on random pairs, and "
+        "SimNet, plus ImageNet-pretrained rows where the weights are at hand; writes "
+        "OUT/table1.csv. table2: the pair strategies (OPMS at several lambda_max, random, "
+        "hardest, all, offline); prints pairs used, test 1-NN accuracy and training time, "
+        "writes OUT/table2.csv and OUT/table2.png. Every row trains for the same epochs on "
+        "the same data; finished rows are kept, so run it again to continue. --epochs and "
+        "--set apply to every row.",
+    )
+    p.add_argument("table", choices=["table1", "table2"], help="which table")
+    p.add_argument(
+        "--rows",
+        nargs="+",
+        metavar="ROW",
+        help=f"only these rows (table1: {' '.join(TABLE1_ROWS)}; table2: {' '.join(TABLE2_ROWS)})",
+    )
+
+
+ADDERS = (
+    _add_generate,
+    _add_train,
+    _add_evaluate,
+    _add_embed,
+    _add_index,
+    _add_search,
+    _add_compare,
+    _add_dedup,
+    _add_serve,
+    _add_report,
+    _add_tune,
+    _add_experiment,
+)
+
+
+def build_parser() -> Parser:
+    parser = Parser(
         prog="simnet",
         description="Image similarity with SimNet: train, evaluate, index, search.",
         epilog=EXAMPLES,
@@ -397,21 +565,80 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"simnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    adders = (_add_train, _add_evaluate, _add_embed, _add_index, _add_search, _add_compare)
-    for add in (*adders, _add_generate, _add_dedup, _add_serve, _add_report, _add_tune):
+    for add in ADDERS:
         add(sub)
-    _add_experiment(sub)
     return parser
 
 
+# -- What the commands do --------------------------------------------------------------------
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value))
+
+
+def _deprecated(old: str, new: str) -> None:
+    print(f"simnet: warning: {old} is deprecated; use {new}", file=sys.stderr)
+
+
+def _model_arg(args: argparse.Namespace) -> str:
+    """--model, or the deprecated positional RUN of evaluate and report."""
+    if getattr(args, "run", None):
+        if args.model:
+            raise SimNetError(f"name the model once: --model {args.model} or {args.run}")
+        _deprecated(f"'simnet {args.command} RUN'", f"'simnet {args.command} --model RUN'")
+        return args.run
+    if not args.model:
+        raise SimNetError(f"simnet {args.command} needs --model RUN (a run folder)")
+    return args.model
+
+
+def _data_args(args: argparse.Namespace, old: str) -> list[str | Path]:
+    """--data PATH..., or the deprecated positional paths of embed and dedup."""
+    given = getattr(args, old)
+    if given:
+        if args.data:
+            raise SimNetError("name the images once: with --data, or (deprecated) as arguments")
+        _deprecated(f"'simnet {args.command} PATH...'", f"'simnet {args.command} --data PATH...'")
+        return given
+    if not args.data:
+        raise SimNetError(f"simnet {args.command} needs --data PATH (images or folders)")
+    return args.data
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """Config overrides from --set and the shorthand options of the training commands."""
+    overrides = list(args.overrides)
+    if args.data:
+        overrides.append(f"data.source={Path(args.data).resolve()}")
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    if args.seed is not None:
+        overrides.append(f"train.seed={args.seed}")
+    return overrides
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from simnet.packages.generate import generate_packages
+
+    folders = generate_packages(
+        args.out, args.designs, args.seed, args.size, args.renders, args.families, not args.quiet
+    )
+    if args.json:
+        _print_json({"out": args.out, "designs": len(folders)})
+    else:
+        print(f"wrote {len(folders)} designs to {args.out}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    import os
+
     from simnet.config import load_config
     from simnet.train import train
 
-    overrides = _overrides(args)
-    if args.pretrained:
-        overrides.append("model.pretrained=true")
-    config_path = args.config
+    overrides = _overrides(args) + (["model.pretrained=true"] if args.pretrained else [])
+    config_path = args.config  # a resume reads the run's own config unless one is given
     if args.resume and config_path is None and (Path(args.out) / "config.yaml").is_file():
         config_path = Path(args.out) / "config.yaml"
     preset = args.preset if config_path is None or not args.resume else None
@@ -421,8 +648,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     run = train(
         config, args.out, resume=args.resume, progress=not args.quiet, stop_after=args.stop_after
     )
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, one process reports
-        done = (run / "model.safetensors").is_file()
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, one process reports
+        return 0
+    done = (run / "model.safetensors").is_file()
+    if args.json:
+        _print_json({"run": str(run), "finished": done})
+    else:
         print(f"model written to {run}" if done else f"checkpoint in {run}: --resume continues")
     return 0
 
@@ -430,9 +661,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from simnet.eval import evaluate
 
-    result = evaluate(args.model, args.data, args.k)
+    if args.old_k:
+        _deprecated("'simnet evaluate --k'", "--knn (-k is search's matches per query)")
+    result = evaluate(_model_arg(args), args.data, args.knn or args.old_k, progress=not args.quiet)
     if args.json:
-        print(json.dumps(result))
+        _print_json(result)
         return 0
     print(f"{'metric':<28}value")
     for key, value in result.items():
@@ -441,91 +674,111 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_embed(args: argparse.Namespace) -> int:
+    from simnet.data.images import report_skipped
+    from simnet.index import embed_to_file
+    from simnet.inference import SimNet
+
+    net = SimNet.load(args.model)
+    paths = _data_args(args, "paths")
+    report = embed_to_file(net, paths, args.out, args.model, progress=not args.quiet)
+    report_skipped(report.skipped, report.added + len(report.skipped))
+    if args.json:
+        skipped = [{"path": p, "reason": r} for p, r in report.skipped]
+        _print_json({"embeddings": args.out, "added": report.added, "skipped": skipped})
+        return 0
+    skipped_text = f", skipped {len(report.skipped)} unreadable" if report.skipped else ""
+    what = "designs" if net.views else "images"
+    print(f"embedded {report.added} {what} into {args.out}{skipped_text}")
+    return 0
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     if args.embeddings:
-        return _large_index(args)
+        return index_from_embeddings(args)
     if args.shards != 1 or args.memory_gb is not None or args.kind == "ivfpq":
         raise SimNetError("--shards, --memory-gb and --kind ivfpq build from --embeddings FILE")
     if args.add or args.remove:
-        return _update_index(args)
+        return update_index(args)
+    return build_index(args)
+
+
+def build_index(args: argparse.Namespace) -> int:
+    """index's first job: embed a data set with a model into a new index."""
     from simnet.data.defaults import resolve_data
-    from simnet.index import build_index
+    from simnet.index import build_index as build
     from simnet.inference import SimNet
 
     if not args.model:
         raise SimNetError("building an index needs --model RUN (or --add/--remove to update one)")
     net = SimNet.load(args.model)
     data = args.data or resolve_data(net.config.data.source, net.config.data.cache_dir)
-    index = build_index(
+    index = build(
         net, data, args.split, model_path=args.model, kind=args.kind, progress=not args.quiet
     )
     index.save(args.out)
-    print(
-        f"indexed {len(index)} {'designs' if net.views else 'images'} into {args.out} "
-        f"({index.kind} search)"
-    )
+    what = "designs" if net.views else "images"
+    if args.json:
+        _print_json({"index": args.out, "count": len(index), "kind": index.kind})
+    else:
+        print(f"indexed {len(index)} {what} into {args.out} ({index.kind} search)")
     return 0
 
 
-def _large_index(args: argparse.Namespace) -> int:
+def index_from_embeddings(args: argparse.Namespace) -> int:
+    """index's third job: a read-only large index from an embeddings file."""
     from simnet.index import LargeIndex
 
-    if args.add or args.remove or args.model or args.data:
-        raise SimNetError(
-            "--embeddings builds from that file alone, without --add/--remove/--model/--data"
-        )
+    if args.model or args.split != "all":
+        raise SimNetError("--embeddings builds from that file alone, without --model or --split")
     if args.shards < 1 or (args.memory_gb is not None and args.memory_gb <= 0):
         raise SimNetError("--shards must be at least 1 and --memory-gb above 0")
     memory = None if args.memory_gb is None else int(args.memory_gb * 2**30)
     start = time.perf_counter()
     index = LargeIndex.from_embeddings(args.embeddings, args.kind, memory, args.shards)
     index.save(args.out)
+    seconds = time.perf_counter() - start
+    if args.json:
+        _print_json(
+            {"index": args.out, "count": len(index), "kind": index.kind, "shards": index.shards}
+        )
+        return 0
     shards = f", {index.shards} shards" if index.shards > 1 else ""
     print(
         f"indexed {len(index)} embeddings into {args.out} ({index.kind} search{shards}, "
-        f"built in {time.perf_counter() - start:.1f} s)"
+        f"built in {seconds:.1f} s)"
     )
     return 0
 
 
-def cmd_embed(args: argparse.Namespace) -> int:
-    from simnet.index import embed_to_file
-    from simnet.inference import SimNet
+def update_index(args: argparse.Namespace) -> int:
+    """index's second job: add and remove images in place, one writer at a time (a killed
+    one's leftovers removed)."""
+    from simnet.storage import exclusive
 
-    net = SimNet.load(args.model)
-    report = embed_to_file(net, args.paths, args.out, args.model, progress=not args.quiet)
-    report_skipped(report.skipped, report.added + len(report.skipped))
-    skipped = f", skipped {len(report.skipped)} unreadable" if report.skipped else ""
-    what = "designs" if net.views else "images"
-    print(f"embedded {report.added} {what} into {args.out}{skipped}")
+    if args.split != "all":
+        raise SimNetError("--split chooses what a new index holds: not with --add or --remove")
+    if not args.save_every > 0:
+        raise SimNetError("--save-every must be above 0 seconds")
+    with exclusive(args.out):
+        counts, index = _update_locked(args)
+    if args.json:
+        _print_json({"index": args.out, **counts, "count": len(index), "kind": index.kind})
+        return 0
+    shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
+    print(f"{args.out}: {shown}; {len(index)} in the index ({index.kind} search)")
     return 0
 
 
-def _update_index(args: argparse.Namespace) -> int:
-    from simnet.storage import exclusive
+def _update_locked(args: argparse.Namespace) -> tuple[dict[str, int], Any]:
+    from simnet.data.images import report_skipped
+    from simnet.index import add_to_index, remove_from_index
 
-    if args.save_every <= 0:
-        raise SimNetError("--save-every must be above 0 seconds")
-    with exclusive(args.out):  # one writer at a time; a killed one's leftovers removed
-        return _update_locked(args)
-
-
-def _update_locked(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from simnet.index import Index, add_to_index, model_info, remove_from_index
-    from simnet.inference import SimNet
-
-    if not Path(args.out).exists() and args.add and args.model:  # a new index, built by adding
-        net = SimNet.load(args.model)
-        empty = np.zeros((0, net.dim), np.float32)
-        index = Index(empty, [], [], model_info(net, args.model), kind=args.kind)
-    else:
-        index = Index.load(args.out)
+    index = _index_to_update(args)
     removed, missing = remove_from_index(index, args.remove or [])
     for path in missing:
         log.warning("not in the index, nothing removed: %s", path)
-    report = None
+    counts = {"removed": removed} if args.remove else {}
     if args.add:
         net = _index_model(index, args.model)
         saved = time.monotonic()
@@ -538,23 +791,33 @@ def _update_locked(args: argparse.Namespace) -> int:
 
         report = add_to_index(index, net, args.add, progress=not args.quiet, on_chunk=keep_work)
         report_skipped(report.skipped, report.added + report.replaced + len(report.skipped))
+        counts |= {
+            "added": report.added,
+            "replaced_changed": report.replaced,
+            "kept_unchanged": report.unchanged,
+            "skipped_unreadable": len(report.skipped),
+        }
     elif args.model:
-        net = SimNet.load(args.model)
-        index.check_model(net.model_id, net.dim, net.preprocessing)
+        _index_model(index, args.model)
     index.save(args.out)
-    parts = [f"removed {removed}"] if args.remove else []
-    if report is not None:
-        parts += [
-            f"added {report.added}",
-            f"replaced {report.replaced} changed",
-            f"kept {report.unchanged} unchanged",
-            f"skipped {len(report.skipped)} unreadable",
-        ]
-    print(f"{args.out}: {', '.join(parts)}; {len(index)} in the index ({index.kind} search)")
-    return 0
+    return counts, index
 
 
-def _index_model(index: Index | LargeIndex, model: str | None) -> SimNet:
+def _index_to_update(args: argparse.Namespace) -> Any:
+    """The index file to update, or with --add and --model a new one if there is none."""
+    from simnet.index import Index, model_info
+    from simnet.inference import SimNet
+
+    if Path(args.out).exists() or not (args.add and args.model):
+        return Index.load(args.out)
+    import numpy as np
+
+    net = SimNet.load(args.model)
+    empty = np.zeros((0, net.dim), np.float32)
+    return Index(empty, [], [], model_info(net, args.model), kind=args.kind)
+
+
+def _index_model(index: SearchIndex, model: str | None) -> SimNet:
     """The model an index was built with (or the one given), checked against the index."""
     from simnet.inference import SimNet
 
@@ -567,6 +830,7 @@ def _index_model(index: Index | LargeIndex, model: str | None) -> SimNet:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from simnet.data.images import report_skipped
     from simnet.index import expand_paths, load_index
 
     if args.k < 1:
@@ -579,41 +843,61 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not kept:
         raise SimNetError(f"no readable query image: {': '.join(skipped[0])}")
     results = index.search(embeddings, args.k)
+    pairs = list(zip(kept, results, strict=True))
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {"query": q, "matches": [m.to_dict() for m in matches]}
-                    for q, matches in zip(kept, results, strict=True)
-                ]
-            )
-        )
+        _print_json([{"query": q, "matches": [m.to_dict() for m in ms]} for q, ms in pairs])
         return 1 if skipped else 0
-    for query, matches in zip(kept, results, strict=True):
+    for query, matches in pairs:
         print(f"query: {query}")
         for rank, m in enumerate(matches, start=1):
             print(f"  {rank:>3}  {m.distance:8.4f}  {m.label:<12} {m.path}")
     return 1 if skipped else 0
 
 
-def cmd_dedup(args: argparse.Namespace) -> int:
-    from simnet.dedup import find_duplicates
+def cmd_compare(args: argparse.Namespace) -> int:
+    from simnet.compare import compare, save_picture
+    from simnet.errors import ImageError
     from simnet.inference import SimNet
 
-    if args.threshold <= 0:
-        raise SimNetError("--threshold must be above 0")
     net = SimNet.load(args.model)
-    found = find_duplicates(net, args.folders, args.threshold)
+    try:
+        result = compare(net, args.a, args.b)
+    except ImageError as exc:
+        raise SimNetError(str(exc)) from None
+    picture = save_picture(result, net.views, args.picture) if args.picture else None
+    if args.json:
+        _print_json({**result.to_dict(), "picture": str(picture) if picture else None})
+        return 0
+    print(f"A: {result.a}\nB: {result.b}")
+    print(f"similarity {result.similarity:.4f}   distance {result.distance:.4f}")
+    for view, d in result.view_distances.items():
+        print(f"  {view:<8} distance {d:.4f}")
+    if picture:
+        print(f"picture: {picture}")
+    return 0
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    from simnet.data.images import report_skipped
+    from simnet.dedup import DEFAULT_THRESHOLD, find_duplicates
+    from simnet.inference import SimNet
+
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    if not threshold > 0:
+        raise SimNetError("--threshold must be above 0")
+    paths = _data_args(args, "folders")
+    net = SimNet.load(args.model)
+    found = find_duplicates(net, paths, threshold, progress=not args.quiet)
     report_skipped(found.skipped, found.images + len(found.skipped))
     if args.pictures and found.groups:
         _group_pictures(net, found, Path(args.pictures))
     if args.json:
-        print(json.dumps(found.to_dict()))
+        _print_json(found.to_dict())
         return 0
     grouped = sum(len(g.paths) for g in found.groups)
     print(
         f"{len(found.groups)} group(s) of near-duplicates ({grouped} of {found.images} images) "
-        f"under distance {args.threshold}"
+        f"under distance {threshold}"
     )
     for n, group in enumerate(found.groups, start=1):
         print(f"group {n}: {len(group.paths)} images, largest distance {group.max_distance:.4f}")
@@ -641,7 +925,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise SimNetError(f"simnet serve needs {exc.name}: pip install fastapi uvicorn") from None
 
-    if args.max_upload_mb <= 0 or args.max_pixels <= 0:
+    if not (args.max_upload_mb > 0 and args.max_pixels > 0):
         raise SimNetError("--max-upload-mb and --max-pixels must be above 0")
     limits = Limits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels)
     app = create_app(args.index, args.model, limits)
@@ -656,112 +940,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    from simnet.compare import compare, save_picture
-    from simnet.errors import ImageError
-    from simnet.inference import SimNet
-
-    net = SimNet.load(args.model)
-    try:
-        result = compare(net, args.a, args.b)
-    except ImageError as exc:
-        raise SimNetError(str(exc)) from None
-    picture = save_picture(result, net.views, args.picture)
-    if args.json:
-        print(json.dumps({**result.to_dict(), "picture": str(picture)}))
-        return 0
-    print(f"A: {result.a}\nB: {result.b}")
-    print(f"similarity {result.similarity:.4f}   distance {result.distance:.4f}")
-    for view, d in result.view_distances.items():
-        print(f"  {view:<8} distance {d:.4f}")
-    print(f"picture: {picture}")
-    return 0
-
-
-def _add_report(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "report",
-        help="write one self-contained HTML page about a run",
-        description="Evaluate a run's model and write an HTML page, readable offline, with "
-        "the metrics table, the loss per epoch, ROC and precision-recall curves, a t-SNE map "
-        "of test embeddings, layer weight histograms and a retrieval grid.",
-    )
-    p.add_argument("run", metavar="RUN", help="run folder from simnet train")
-    p.add_argument("--out", metavar="FILE", help="page to write (default: RUN/report.html)")
-    p.add_argument("--data", metavar="PATH", help="data set (default: the run's own)")
-    p.add_argument("--quiet", action="store_true", help="no info messages")
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from simnet.eval.report import build_report
 
-    print(f"report written to {build_report(args.run, args.out, args.data)}")
+    page = build_report(_model_arg(args), args.out, args.data, progress=not args.quiet)
+    if args.json:
+        _print_json({"report": str(page)})
+    else:
+        print(f"report written to {page}")
     return 0
-
-
-def _add_tune(sub: argparse._SubParsersAction) -> None:
-    from simnet.config import list_presets
-
-    p = sub.add_parser(
-        "tune",
-        help="tune hyper-parameters by k-fold cross-validation on the training split",
-        description="Search learning rate, margin, lambda_max, embedding size and images per "
-        "class with Optuna; each trial trains one model per fold and scores 1-NN accuracy on "
-        "the held-out fold. The test split is never read. The study is kept in OUT/study.db "
-        "(run again to resume or extend it); the best config goes to OUT/best.yaml, for "
-        "simnet train --config.",
-    )
-    p.add_argument("--data", metavar="PATH", help="data set (default: as simnet train)")
-    p.add_argument("--out", metavar="DIR", default="runs/tune", help="folder (runs/tune)")
-    p.add_argument("--trials", type=int, default=20, metavar="N", help="trials in all (20)")
-    p.add_argument("--folds", type=int, default=5, metavar="K", help="cross-validation folds (5)")
-    p.add_argument("--epochs", type=int, metavar="N", help="epochs per fold (train.epochs)")
-    p.add_argument("--preset", choices=list_presets(), help="start from a named preset")
-    _add_set(p, "fixed config override for every trial (repeatable)")
-    p.add_argument("--quiet", action="store_true", help="no info messages")
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from simnet.tune import tune
 
     overrides = _overrides(args)
-    path, params, score = tune(args.out, args.trials, args.folds, overrides, args.preset)
-    print(
-        f"best mean fold 1-NN accuracy {score:.4f} with "
-        + ", ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
-        )
+    path, params, score = tune(
+        args.out, args.trials, args.folds, overrides, args.preset, progress=not args.quiet
     )
+    if args.json:
+        _print_json({"best_config": str(path), "params": params, "score": score})
+        return 0
+    shown = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+    )
+    print(f"best mean fold 1-NN accuracy {score:.4f} with {shown}")
     print(f"wrote {path} (simnet train --config {path})")
     return 0
-
-
-def _add_experiment(sub: argparse._SubParsersAction) -> None:
-    from simnet.experiments import TABLE1_ROWS, TABLE2_ROWS
-
-    p = sub.add_parser(
-        "experiment",
-        help="reproduce one of the paper's tables on any data set",
-        description="table1: random guess, a cross-entropy classifier (its predictions and "
-        "its features searched by 1-NN), a single-scale Siamese network on random pairs, and "
-        "SimNet, plus ImageNet-pretrained rows where the weights are at hand; writes "
-        "OUT/table1.csv. table2: the pair strategies (OPMS at several lambda_max, random, "
-        "hardest, all, offline); prints pairs used, test 1-NN accuracy and training time, "
-        "writes OUT/table2.csv and OUT/table2.png. Every row trains for the same epochs on "
-        "the same data; finished rows are kept, so run it again to continue.",
-    )
-    p.add_argument("table", choices=["table1", "table2"], help="which table")
-    p.add_argument("--out", metavar="DIR", help="folder (default: runs/TABLE)")
-    p.add_argument("--data", metavar="PATH", help="data set (default: as simnet train)")
-    p.add_argument("--epochs", type=int, metavar="N", help="epochs for every row (train.epochs)")
-    p.add_argument(
-        "--rows",
-        nargs="+",
-        metavar="ROW",
-        help=f"only these rows (table1: {' '.join(TABLE1_ROWS)}; table2: {' '.join(TABLE2_ROWS)})",
-    )
-    _add_set(p, "config override for every row (repeatable)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or info messages")
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -771,39 +976,19 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     out = Path(args.out or f"runs/{args.table}")
     if args.table == "table1":
-        print(format_table1(run_table1(out, args.rows, overrides, progress=not args.quiet)))
-        print(f"wrote {out / 'table1.csv'}")
+        rows = run_table1(out, args.rows, overrides, progress=not args.quiet)
+        files = [out / "table1.csv"]
+        text = format_table1(rows)
+    else:
+        run_table2(out, args.rows, overrides, progress=not args.quiet)
+        rows, files = finished_rows(out), [out / "table2.csv", out / "table2.png"]
+        text = format_table(rows)
+    if args.json:
+        _print_json({"table": args.table, "rows": rows, "files": [str(f) for f in files]})
         return 0
-    run_table2(out, args.rows, overrides, progress=not args.quiet)
-    print(format_table(finished_rows(out)))
-    print(f"wrote {out / 'table2.csv'} and {out / 'table2.png'}")
+    print(text)
+    print(f"wrote {' and '.join(str(f) for f in files)}")
     return 0
-
-
-def cmd_generate(args: argparse.Namespace) -> int:
-    from simnet.packages.generate import generate_packages
-
-    folders = generate_packages(
-        args.out, args.designs, args.seed, args.size, args.renders, args.families, not args.quiet
-    )
-    print(f"wrote {len(folders)} designs to {args.out}")
-    return 0
-
-
-COMMANDS = {
-    "train": cmd_train,
-    "evaluate": cmd_evaluate,
-    "embed": cmd_embed,
-    "index": cmd_index,
-    "search": cmd_search,
-    "compare": cmd_compare,
-    "generate-packages": cmd_generate,
-    "report": cmd_report,
-    "dedup": cmd_dedup,
-    "serve": cmd_serve,
-    "tune": cmd_tune,
-    "experiment": cmd_experiment,
-}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -818,7 +1003,7 @@ def main(argv: list[str] | None = None) -> int:
         # File names that are not UTF-8 print as the bytes they are (as ls does), not a crash.
         sys.stdout.reconfigure(errors="surrogateescape")
     try:
-        return COMMANDS[args.command](args)
+        return args.func(args)
     except SimNetError as exc:
         print(f"simnet: error: {exc}", file=sys.stderr)
         return 2

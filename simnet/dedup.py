@@ -12,17 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import faiss
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-from simnet.data.images import skip_reason
 from simnet.errors import ImageError
-from simnet.index.build import expand_paths
-from simnet.inference import SimNet
+
+if TYPE_CHECKING:
+    from simnet.inference import SimNet
+
+# FAISS, SciPy and the model's modules are imported where they are used, so that the
+# command line reads DEFAULT_THRESHOLD for its help without them.
 
 QUERY_CHUNK = 4096
 # Measured with the CIFAR-10 fast preset (benchmarks/dedup_threshold.py, BENCHMARKS.md): at
@@ -69,6 +69,8 @@ class Duplicates:
 
 def close_pairs(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Every pair ``i < j`` with ``|v_i - v_j| < threshold``: ``((P, 2) rows, (P,) distances)``."""
+    import faiss
+
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     flat = faiss.IndexFlatL2(vectors.shape[1])
     flat.add(vectors)
@@ -85,6 +87,9 @@ def close_pairs(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np.n
 
 def group_pairs(n: int, pairs: np.ndarray) -> list[np.ndarray]:
     """Connected components with two or more members, largest first."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     if len(pairs) == 0:
         return []
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
@@ -95,17 +100,14 @@ def group_pairs(n: int, pairs: np.ndarray) -> list[np.ndarray]:
 
 
 def find_duplicates(
-    net: SimNet, paths: list[str | Path], threshold: float = DEFAULT_THRESHOLD
+    net: SimNet,
+    paths: list[str | Path],
+    threshold: float = DEFAULT_THRESHOLD,
+    progress: bool = False,
 ) -> Duplicates:
-    """Groups of near-duplicate images (designs, for a multi-view model) under ``paths``."""
-    candidates = [p for p, _ in expand_paths(paths, net.views)]
-    arrays, kept, skipped = [], [], []
-    for path in candidates:
-        try:
-            arrays.append(net.decode(path))
-            kept.append(path)
-        except ImageError as exc:
-            skipped.append((path, skip_reason(path, exc)))
+    """Groups of near-duplicate images (designs, for a multi-view model) under ``paths``;
+    ``progress`` shows a progress bar while they are read."""
+    arrays, kept, skipped = _decode_all(net, paths, progress)
     if not kept:
         return Duplicates(threshold, 0, [], skipped)
     vectors = net.describe(np.stack(arrays), net.config.eval.batch_size)
@@ -121,3 +123,23 @@ def find_duplicates(
         to_first = np.linalg.norm(vectors[members] - vectors[members[0]], axis=1)
         groups.append(Group([kept[m] for m in members], group_pairs_, to_first.tolist()))
     return Duplicates(threshold, len(kept), groups, skipped)
+
+
+def _decode_all(
+    net: SimNet, paths: list[str | Path], progress: bool
+) -> tuple[list[np.ndarray], list[str], list[tuple[str, str]]]:
+    """Every readable image (design) under ``paths`` decoded, its path, and the skipped
+    ones with the reason."""
+    from tqdm import tqdm
+
+    from simnet.data.images import skip_reason
+    from simnet.index import expand_paths
+
+    arrays, kept, skipped = [], [], []
+    for path, _ in tqdm(expand_paths(paths, net.views), desc="reading", disable=not progress):
+        try:
+            arrays.append(net.decode(path))
+            kept.append(path)
+        except ImageError as exc:
+            skipped.append((path, skip_reason(path, exc)))
+    return arrays, kept, skipped

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from simnet.config import Config, load_config
 from simnet.data.defaults import resolve_data
@@ -71,8 +72,10 @@ def tune(
     overrides: list[str] | None = None,
     preset: str | None = None,
     seed: int = 0,
+    progress: bool = False,
 ) -> tuple[Path, dict[str, Any], float]:
-    """Runs (or resumes) the study until it holds ``trials`` finished trials.
+    """Runs (or resumes) the study until it holds ``trials`` finished trials; ``progress``
+    shows a progress bar over them.
 
     Returns:
         The best configuration file, the best parameters and their mean fold accuracy.
@@ -112,7 +115,8 @@ def tune(
 
     done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     if done < trials:
-        study.optimize(objective, n_trials=trials - done)
+        with tqdm(total=trials, initial=done, desc="trials", disable=not progress) as bar:
+            study.optimize(objective, n_trials=trials - done, callbacks=[lambda *_: bar.update()])
     best = study.best_trial
     assert best.value is not None  # a complete trial has its value
     best_config = load_config(None, [*base, *[f"{k}={v}" for k, v in best.params.items()]], preset)

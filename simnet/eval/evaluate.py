@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 
 
 def evaluate(
-    model: SimNet | str | Path, data: str | Path | None = None, ks: list[int] | None = None
+    model: SimNet | str | Path,
+    data: str | Path | None = None,
+    ks: list[int] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Nearest-neighbour metrics of the test split against the training split.
 
@@ -36,6 +39,7 @@ def evaluate(
         model: a loaded model or its run folder.
         data: the data set; None uses the one the model was trained on.
         ks: k values for k-NN majority accuracy (default: the model's ``eval.ks``).
+        progress: show progress bars while embedding.
     Returns:
         A flat dict; ``knn_accuracy`` is the 1-NN accuracy as a fraction. For a multi-view
         model, see :func:`simnet.eval.designs.evaluate_designs`.
@@ -52,8 +56,8 @@ def evaluate(
         return evaluate_pairs(net, path)
     dataset = load_data(path, config.data, config.model.views)
     started = time.perf_counter()
-    train_emb = net.embed_array(dataset.train.images, config.eval.batch_size)
-    test_emb = net.embed_array(dataset.test.images, config.eval.batch_size)
+    train_emb = net.embed_array(dataset.train.images, config.eval.batch_size, progress)
+    test_emb = net.embed_array(dataset.test.images, config.eval.batch_size, progress)
     embed_seconds = time.perf_counter() - started
     result = retrieval_metrics(
         train_emb, dataset.train.labels, test_emb, dataset.test.labels, ks, config.eval.pairs
