@@ -109,7 +109,7 @@ def test_train_evaluate_and_index_skip_what_they_cannot_read(messy, messy_run) -
     assert f"skipped {data / 'circle' / 'loop'}: a link back up the tree" in trained.stderr
     assert "of 4 classes" in trained.stderr  # the empty folder is no class
 
-    evaluated = simnet("evaluate", messy_run.run, "--json")
+    evaluated = simnet("evaluate", "--model", messy_run.run, "--json")
     assert evaluated.returncode == 0 and "knn_accuracy" in json.loads(evaluated.stdout)
 
     assert built.returncode == 0, built.stderr
@@ -134,11 +134,11 @@ def test_search_dedup_embed_and_add_skip_what_they_cannot_read(
     for path in files(data, expect, CONVERT):
         assert answers[str(path)]["distance"] < 1e-3, path  # found itself (or its twin)
 
-    dups = simnet("dedup", data, "--model", run, "--json")
+    dups = simnet("dedup", "--data", data, "--model", run, "--json")
     assert dups.returncode == 0, dups.stderr
     assert_reported(dups.stderr, data, expect, tried + 36)
 
-    made = simnet("embed", data, "--model", run, "--out", tmp_path / "e.npy", "--quiet")
+    made = simnet("embed", "--data", data, "--model", run, "--out", tmp_path / "e.npy", "--quiet")
     assert made.returncode == 0, made.stderr
     assert_reported(made.stderr, data, expect, tried + 36)
     assert np.load(tmp_path / "e.npy").shape[0] == tried + 36 - len(files(data, expect, SKIP))

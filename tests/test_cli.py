@@ -75,7 +75,7 @@ def test_bad_config_value(tmp_path: Path) -> None:
 
 
 def test_missing_model_and_index(tmp_path: Path) -> None:
-    assert_one_line_error(run("evaluate", str(tmp_path)), "no trained model")
+    assert_one_line_error(run("evaluate", "--model", str(tmp_path)), "no trained model")
     query = tmp_path / "q.png"
     query.write_bytes(b"")
     assert_one_line_error(

@@ -87,8 +87,8 @@ def test_dedup_command_writes_json_and_pictures(model, tmp_path) -> None:
     planted = plant(tmp_path / "photos")
     pictures = tmp_path / "groups"
     done = run(
-        "dedup", str(tmp_path / "photos"), "--model", str(model), "--threshold", THRESHOLD,
-        "--json", "--pictures", str(pictures),
+        "dedup", "--data", str(tmp_path / "photos"), "--model", str(model),
+        "--threshold", THRESHOLD, "--json", "--pictures", str(pictures),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

@@ -114,7 +114,7 @@ def test_designs_end_to_end_train_evaluate_compare_search(
     small = ["--set", "data.image_size=32", "--set", "train.batch_size=48"]
     assert main(["train", *args, *small, "--epochs", "2"]) == 0
     capsys.readouterr()
-    assert main(["evaluate", str(run), "--json", "--quiet"]) == 0
+    assert main(["evaluate", "--model", str(run), "--json", "--quiet"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert 0.0 <= result["knn_accuracy"] <= 1.0
     assert result["library_designs"] == 36 and result["reid_queries"] > 0

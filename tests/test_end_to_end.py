@@ -49,7 +49,7 @@ def test_training_writes_a_complete_run(trained: tuple[Path, Path]) -> None:
 @pytest.mark.slow
 def test_evaluate_json_reports_real_accuracy(trained: tuple[Path, Path]) -> None:
     _, run_dir = trained
-    result = simnet("evaluate", str(run_dir), "--json", "--quiet")
+    result = simnet("evaluate", "--model", str(run_dir), "--json", "--quiet")
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
     assert 0.0 <= metrics["knn_accuracy"] <= 1.0

@@ -209,7 +209,7 @@ def test_a_disk_that_fills_while_embedding_or_building_a_large_index_fails_clean
     tiny_run, tmp_path: Path
 ) -> None:
     data, run = tiny_run
-    made = simnet("embed", data, "--model", run, "--out", tmp_path / "e.npy", "--quiet")
+    made = simnet("embed", "--data", data, "--model", run, "--out", tmp_path / "e.npy", "--quiet")
     assert made.returncode == 0, made.stderr
     size = (tmp_path / "e.npy").stat().st_size
     full = simnet(

@@ -26,7 +26,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_report_is_one_self_contained_page(run: Path, tmp_path: Path) -> None:
     out = tmp_path / "page.html"
-    done = simnet("report", run, "--out", out, timeout=300)
+    done = simnet("report", "--model", run, "--out", out, timeout=300)
     assert done.returncode == 0, done.stderr
     page = out.read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
@@ -66,6 +66,6 @@ def test_progress_names_each_stage_and_leaves_the_page_as_it_was(
 
 
 def test_report_of_a_missing_run_is_one_line(tmp_path: Path) -> None:
-    done = simnet("report", tmp_path / "nope", timeout=120)
+    done = simnet("report", "--model", tmp_path / "nope", timeout=120)
     assert done.returncode == 2 and "run folder not found" in done.stderr
     assert "Traceback" not in done.stderr
