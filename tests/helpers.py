@@ -76,3 +76,25 @@ def start_simnet(
         encoding="utf-8",
         errors="surrogateescape",  # a name that is not UTF-8 comes back as it was written
     )
+
+
+# A network small enough that a few epochs on a few dozen images take seconds, as options.
+TINY = [
+    "--set",
+    "model.widths=[4,8,8,8]",
+    "--set",
+    "model.branch_width=4",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "train.per_class=4",
+    "--set",
+    "model.embedding_dim=16",
+]
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("simnet: error")]
+    assert len(errors) == 1 and fragment in errors[0], result.stderr
+    assert "Traceback" not in result.stderr

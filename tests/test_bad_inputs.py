@@ -17,8 +17,7 @@ from simnet.data.images import decode_image
 from simnet.errors import ImageError, ImageTooLarge, NotAnImage
 from tests.badfiles import CONVERT, SKIP, unlock, write_bad_inputs
 from tests.conftest import make_tree
-from tests.helpers import simnet
-from tests.test_cli import TINY
+from tests.helpers import TINY, simnet
 
 
 @pytest.fixture(scope="module")

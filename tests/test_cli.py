@@ -2,28 +2,16 @@
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from simnet.cli import build_parser, main
 from tests.conftest import make_tree
-from tests.helpers import simnet as run  # also imported from here by other test modules
+from tests.helpers import TINY, assert_one_line_error
+from tests.helpers import simnet as run
 
 COMMANDS = ["train", "evaluate", "index", "search", "dedup", "serve"]
-TINY = [
-    "--set",
-    "model.widths=[4,8,8,8]",
-    "--set",
-    "model.branch_width=4",
-    "--set",
-    "train.batch_size=16",
-    "--set",
-    "train.per_class=4",
-    "--set",
-    "model.embedding_dim=16",
-]
 
 
 def test_help_describes_every_option() -> None:
@@ -41,13 +29,6 @@ def test_subcommand_help_runs(command: str, capsys) -> None:
         main([command, "--help"])
     assert exc.value.code == 0
     assert "usage: simnet" in capsys.readouterr().out
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
-    assert result.returncode == 2, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("simnet: error")]
-    assert len(errors) == 1 and fragment in errors[0], result.stderr
-    assert "Traceback" not in result.stderr
 
 
 def test_missing_data_path(tmp_path: Path) -> None:

@@ -16,8 +16,7 @@ import torch
 from simnet.index import Index
 from simnet.train.checkpoint import load_state
 from tests.conftest import make_tree
-from tests.helpers import simnet, start_simnet
-from tests.test_cli import TINY
+from tests.helpers import TINY, simnet, start_simnet
 from tests.test_train import weights
 
 

@@ -16,7 +16,7 @@ from simnet.inference import SimNet
 from simnet.models import build_model
 from simnet.models.store import save_model
 from tests.conftest import make_tree
-from tests.test_cli import run
+from tests.helpers import simnet as run
 
 # A model trained for two epochs on these few shapes (one pattern per class, varied only in
 # colour, place and noise) maps a class to nearly one point, even in its descriptors, so it

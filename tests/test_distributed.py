@@ -14,7 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 from tests.conftest import TINY_MODEL, make_tree
-from tests.test_cli import assert_one_line_error, run
+from tests.helpers import assert_one_line_error
+from tests.helpers import simnet as run
 
 SETTINGS = [
     *TINY_MODEL,

@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_tree
-from tests.helpers import simnet
-from tests.test_cli import TINY, assert_one_line_error
+from tests.helpers import TINY, assert_one_line_error, simnet
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 
 from simnet.experiments import table2
 from tests.conftest import TINY_MODEL, make_tree
-from tests.test_cli import run
+from tests.helpers import simnet as run
 
 TINY = [*TINY_MODEL, "train.epochs=1", "eval.shift=0"]
 

@@ -22,8 +22,7 @@ from simnet.storage import atomic_path, exclusive
 from simnet.train import train
 from simnet.train.checkpoint import load_state
 from tests.conftest import make_tree
-from tests.helpers import simnet, start_simnet
-from tests.test_cli import TINY
+from tests.helpers import TINY, simnet, start_simnet
 from tests.test_train import config_for
 
 

@@ -161,7 +161,7 @@ def test_the_command_line_builds_searches_and_serves_a_large_index(embedded, tmp
     from fastapi.testclient import TestClient
 
     from simnet.serve import create_app
-    from tests.test_cli import run
+    from tests.helpers import simnet as run
 
     folder, _, _, model = embedded
     made = run(

@@ -12,7 +12,7 @@ import simnet.tune as tune_module
 from simnet.config import load_config
 from simnet.data.cache import Dataset
 from tests.conftest import TINY_MODEL, make_tree
-from tests.test_cli import run
+from tests.helpers import simnet as run
 
 TINY = [*TINY_MODEL, "train.epochs=1", "eval.shift=0", "eval.flip=false"]
 
