@@ -54,7 +54,7 @@ lint: $(BIN)/simnet
 	$(BIN)/mypy simnet
 
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 clean:
 	rm -rf $(VENV) runs

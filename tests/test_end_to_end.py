@@ -74,18 +74,23 @@ def test_index_and_search_find_the_querys_class(trained: tuple[Path, Path], tmp_
         "--quiet",
     )
     assert result.returncode == 0, result.stderr
-    queries = sorted((data / "test" / "circle").glob("*.png"))[:3]
-    result = simnet("search", "--index", str(index), *map(str, queries), "--json", "--quiet")
+    # Every test image, a folder of them as the query: three circles alone were too few to
+    # judge by (this 4-epoch model mistakes some circles for squares, more or fewer by CPU).
+    queries = data / "test"
+    result = simnet("search", "--index", str(index), str(queries), "--json", "--quiet")
     assert result.returncode == 0, result.stderr
     answers = json.loads(result.stdout)
-    assert len(answers) == 3
+    assert len(answers) == 4 * 12
     same_class = 0
     for answer in answers:
         distances = [m["distance"] for m in answer["matches"]]
         assert len(distances) == 10 and distances == sorted(distances)
         assert all("/train/" in m["path"] for m in answer["matches"])
-        same_class += sum(m["label"] == "circle" for m in answer["matches"])
-    assert same_class > 15  # most of 30 matches share the query's class
+        label = Path(answer["query"]).parent.name
+        same_class += sum(m["label"] == label for m in answer["matches"])
+    assert same_class > 0.6 * 10 * len(
+        answers
+    )  # most matches share the query's class (chance: 1 in 4)
 
 
 @pytest.mark.slow
