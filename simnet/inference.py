@@ -96,11 +96,14 @@ class SimNet:
         return self._embed_all(images, batch_size, per_view=False, progress=progress)
 
     @torch.no_grad()
-    def embed_views(self, designs: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-        """``(N, V, S, S, 3)`` uint8 designs -> ``(N, V, view_dim)`` per-view embeddings."""
+    def embed_views(
+        self, designs: np.ndarray, batch_size: int = 1000, progress: bool = False
+    ) -> np.ndarray:
+        """``(N, V, S, S, 3)`` uint8 designs -> ``(N, V, view_dim)`` per-view embeddings;
+        ``progress`` shows a progress bar."""
         if designs.ndim != 5:
             raise ValueError("embed_views takes designs: (N, V, S, S, 3)")
-        return self._embed_all(designs, batch_size, per_view=True)
+        return self._embed_all(designs, batch_size, per_view=True, progress=progress)
 
     def _embed_all(
         self, images: np.ndarray, batch_size: int, per_view: bool, progress: bool = False

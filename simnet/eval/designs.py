@@ -59,7 +59,9 @@ def family_triplets(
     return wins / count
 
 
-def evaluate_designs(net: SimNet, path: str | Path, ks: list[int]) -> dict[str, Any]:
+def evaluate_designs(
+    net: SimNet, path: str | Path, ks: list[int], progress: bool = False
+) -> dict[str, Any]:
     config = net.config
     whole, split = load_all_designs(
         path,
@@ -70,7 +72,7 @@ def evaluate_designs(net: SimNet, path: str | Path, ks: list[int]) -> dict[str, 
         net.views,
     )
     started = time.perf_counter()
-    views = net.embed_views(whole.images, config.eval.batch_size)  # (N, V, D)
+    views = net.embed_views(whole.images, config.eval.batch_size, progress)  # (N, V, D)
     emb = net.model.fuse(torch.from_numpy(views)).numpy()  # (N, D')
     embed_seconds = time.perf_counter() - started
     families = np.asarray(whole.labels)

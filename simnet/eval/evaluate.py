@@ -51,7 +51,7 @@ def evaluate(
     )
     ks = sorted(set(ks or config.eval.ks) | {1})
     if net.views:
-        return evaluate_designs(net, path, ks)
+        return evaluate_designs(net, path, ks, progress)
     if is_pairs_csv(path):
         return evaluate_pairs(net, path)
     dataset = load_data(path, config.data, config.model.views)
