@@ -889,6 +889,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     net = SimNet.load(args.model)
     found = find_duplicates(net, paths, threshold, progress=not args.quiet)
     report_skipped(found.skipped, found.images + len(found.skipped))
+    if found.images == 0:
+        raise SimNetError(f"no readable images under {', '.join(map(str, paths))}")
     if args.pictures and found.groups:
         _group_pictures(net, found, Path(args.pictures))
     if args.json:

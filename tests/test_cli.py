@@ -106,3 +106,20 @@ def test_index_add_remove_and_a_model_mismatch_on_the_command_line(tiny_run, tmp
     weights.write_bytes(bytes(blob))
     refused = run("search", "--index", str(index), "--model", str(other), str(extra / "cross"))
     assert_one_line_error(refused, "rebuild it with simnet index")
+
+
+def test_a_missing_run_folder_is_named_itself(tmp_path: Path) -> None:
+    missing = tmp_path / "runs" / "nope"
+    missing.parent.mkdir()
+    result = run("evaluate", "--model", missing)
+    assert_one_line_error(result, f"no trained model at {missing}: no such run folder")
+
+
+def test_dedup_of_a_folder_without_images_is_an_error(tiny_run, tmp_path: Path) -> None:
+    _, model = tiny_run
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.png").write_text("not an image")
+    for folder in ("empty", "notes"):
+        result = run("dedup", "--model", model, "--data", tmp_path / folder, "--quiet")
+        assert_one_line_error(result, "no readable images")

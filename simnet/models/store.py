@@ -29,6 +29,8 @@ def save_model(run_dir: Path, model: torch.nn.Module, meta: dict[str, Any]) -> N
 
 def load_model_files(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Reads ``model.safetensors`` and ``model.json`` from a run folder (or the weights file)."""
+    if not path.exists():
+        raise SimNetError(f"no trained model at {path}: no such run folder")
     folder = path if path.is_dir() else path.parent
     weights, meta = folder / WEIGHTS_FILE, folder / META_FILE
     if not weights.is_file() or not meta.is_file():
