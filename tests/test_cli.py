@@ -1,6 +1,7 @@
 """The command line as a user meets it: help, and one clear line for every bad input."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -46,6 +47,17 @@ def test_single_class(tmp_path: Path) -> None:
     data = make_tree(tmp_path / "one", per_class=10, classes=["only"])
     result = run("train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY)
     assert_one_line_error(result, "at least 2 classes")
+    assert re.search(r"training images are \d+ images? of 1 class$", result.stderr.strip())
+
+
+def test_one_image_in_one_class_says_what_training_has(tmp_path: Path) -> None:
+    data = make_tree(tmp_path / "one", per_class=1, classes=["only"])
+    result = run("train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY)
+    assert_one_line_error(result, "at least 2 classes")
+    assert "with 0" not in result.stderr
+    assert (
+        "images are 0 images of 0 classes" in result.stderr or "1 image of 1 class" in result.stderr
+    )
 
 
 def test_bad_config_value(tmp_path: Path) -> None:

@@ -30,9 +30,11 @@ class ClassBalancedBatchSampler:
         self.labels = np.asarray(labels)
         self.by_class = [np.flatnonzero(self.labels == c) for c in np.unique(self.labels)]
         if len(self.by_class) < 2:
+            images, classes = len(self.labels), len(self.by_class)
             raise SimNetError(
-                "training needs at least 2 classes (negative pairs are impossible "
-                f"with {len(self.by_class)})"
+                "training needs at least 2 classes (a negative pair joins two), but its "
+                f"training images are {images} image{'s' * (images != 1)} of {classes} "
+                f"class{'es' * (classes != 1)}"
             )
         self.per_class = per_class
         self.classes_per_batch = max(2, min(batch_size // per_class, len(self.by_class)))
