@@ -805,13 +805,13 @@ def _update_locked(args: argparse.Namespace) -> tuple[dict[str, int], Any]:
 
 def _index_to_update(args: argparse.Namespace) -> Any:
     """The index file to update, or with --add and --model a new one if there is none."""
+    import numpy as np
+
     from simnet.index import Index, model_info
     from simnet.inference import SimNet
 
     if Path(args.out).exists() or not (args.add and args.model):
         return Index.load(args.out)
-    import numpy as np
-
     net = SimNet.load(args.model)
     empty = np.zeros((0, net.dim), np.float32)
     return Index(empty, [], [], model_info(net, args.model), kind=args.kind)

@@ -144,10 +144,11 @@ def _train(run: Run, resume: bool, stop_after: int | None) -> None:
     if world.main:
         run.config.save(run.run_dir / "config.yaml")
     _log_start(run)
+    schedule = _schedule(run.config)
     for epoch in range(start, epochs):
         if run.best.stopped:
             break
-        lam = _schedule(run.config)(epoch)
+        lam = schedule(epoch)
         figures = run_epoch(run, epoch, lam, within)
         within = None
         end_epoch(run, epoch, lam, figures)
