@@ -180,6 +180,7 @@ def _command(
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     from simnet.packages.families import FAMILIES  # plain Python: no torch
+    from simnet.packages.render import STYLES
 
     p = _command(
         sub,
@@ -194,7 +195,9 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--designs", type=int, default=600, metavar="N", help="designs (600)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
-    p.add_argument("--size", type=int, default=128, metavar="PX", help="pixels per view (128)")
+    p.add_argument(
+        "--size", type=int, default=128, metavar="PX", help="pixels per view, 64-2048 (128)"
+    )
     p.add_argument(
         "--renders",
         type=int,
@@ -208,6 +211,24 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="NAME",
         help=f"only these families (default: all: {' '.join(FAMILIES)})",
+    )
+    p.add_argument(
+        "--styles",
+        nargs="+",
+        metavar="STYLE",
+        help="drawing styles: a design's own drawing in the first, its other drawings "
+        f"through the rest in a seeded order (default: all: {' '.join(STYLES)})",
+    )
+    p.add_argument(
+        "--variants",
+        type=int,
+        default=0,
+        metavar="V",
+        help="one-change copies per design, each beside it as <design>-<change>/ (a die or "
+        "memory stack more or fewer, lid, stack height, bonding or variant; default: 0)",
+    )
+    p.add_argument(
+        "--bottom", action="store_true", help="also draw the bottom view (ball map), bottom.png"
     )
 
 
@@ -622,7 +643,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from simnet.packages.generate import generate_packages
 
     folders = generate_packages(
-        args.out, args.designs, args.seed, args.size, args.renders, args.families, not args.quiet
+        args.out,
+        args.designs,
+        args.seed,
+        args.size,
+        args.renders,
+        args.families,
+        progress=not args.quiet,
+        styles=args.styles,
+        variants=args.variants,
+        bottom=args.bottom,
     )
     if args.json:
         _print_json({"out": args.out, "designs": len(folders)})

@@ -21,7 +21,7 @@ from simnet.packages.generate import generate_packages
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("designs") / "lib"
-    generate_packages(out, 36, seed=1, size=48, renders=2, progress=False)
+    generate_packages(out, 36, seed=1, size=64, renders=2, progress=False)
     return out
 
 
@@ -187,7 +187,7 @@ def test_a_design_index_grows_by_new_designs(library: Path, tmp_path: Path) -> N
     index = build_index(net, library)
     assert len(index) == 36
     new = tmp_path / "new"
-    generate_packages(new, 4, seed=7, size=48, renders=1, progress=False)
+    generate_packages(new, 4, seed=7, size=64, renders=1, progress=False)
     report = add_to_index(index, net, [new])
     assert (report.added, report.skipped) == (4, [])  # designs, not their renders
     assert len(index) == 40

@@ -184,7 +184,7 @@ def test_a_multi_view_model_takes_one_file_per_view(tmp_path) -> None:
     from simnet.packages.generate import generate_packages
 
     library = tmp_path / "lib"
-    generate_packages(library, 12, seed=3, size=48, progress=False)
+    generate_packages(library, 12, seed=3, size=64, progress=False)
     tiny = ["model.widths=[4,8,8,8]", "model.branch_width=4", "model.embedding_dim=8"]
     config = load_config(None, [f"data.cache_dir={tmp_path / 'cache'}", *tiny], preset="packages")
     model_dir = tmp_path / "model"

@@ -1,11 +1,16 @@
 """``simnet generate-packages``: a library of synthetic package designs on disk.
 
-Layout: ``OUT/<family>/<design>/{top,front,side}.png`` and ``params.json`` (the family,
-the seed, the drawing style and every design parameter). With ``renders > 1`` each design
-also gets ``renders/<k>/{top,front,side}.png``: the same design drawn in other styles,
-which training can use as positives of the design (``data.labels=design``).
+Layout: ``OUT/<family>/<design>/{top,front,side}.png`` and ``params.json`` (the design's
+ground truth: :mod:`simnet.packages.schema`). With ``renders > 1`` each design also gets
+``renders/<k>/{top,front,side}.png``: the same design drawn in other styles, which training
+uses as positives of the design (``data.labels=design``). With ``variants > 0`` each design
+gets one-change copies beside it, ``<design>-<change>/``: the same design with one visible
+attribute changed (a die or a memory stack more or fewer, the lid, the stack height, the
+bonding, the variant), drawn in the same styles, recorded in their params.json
+(``variant_of``).
 
-Everything is a function of ``seed``: the same call writes the same files.
+Everything is a function of ``seed``: the same call writes the same files, byte for byte,
+whatever the number of worker processes.
 """
 
 from __future__ import annotations
@@ -15,18 +20,23 @@ import logging
 import os
 import random
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from simnet.data.designs import RENDERS_DIR
 from simnet.errors import SimNetError
-from simnet.packages.families import FAMILIES, build
+from simnet.packages.families import FAMILIES, Spec, build_spec, one_change, sample
 from simnet.packages.geometry import Stackup
-from simnet.packages.render import VIEWS, Z_EXAGGERATION, Style, render
+from simnet.packages.params import design_params, stackup_from_params
+from simnet.packages.render import BOTTOM, DEFAULT_STYLE, STYLES, VIEWS, Style, drawing_info, render
+from simnet.packages.schema import VERSION
 from simnet.storage import atomic_write_text
 
 log = logging.getLogger(__name__)
+
+MIN_SIZE, MAX_SIZE = 64, 2048
 
 
 def design_seed(seed: int, family: str, index: int) -> int:
@@ -38,37 +48,85 @@ def design_name(family: str, index: int) -> str:
     return f"{family}-{index:04d}"
 
 
-def write_design(st: Stackup, folder: Path, style: Style, size: int) -> None:
-    """Writes the three views of a design into ``folder``."""
+@dataclass(frozen=True)
+class Task:
+    """One design folder to write: a design, or a one-change copy of one."""
+
+    family: str
+    seed: int
+    folder: str
+    size: int
+    styles: tuple[str, ...]
+    renders: int
+    bottom: bool
+    change: str = ""  # "" for the design itself
+    of: str = ""  # the original design's folder name
+
+
+def drawing_styles(seed: int, styles: tuple[str, ...], renders: int) -> list[tuple[str, int]]:
+    """(style, style seed) of each of a design's drawings: the first in the first style
+    named, the others through the rest in a seeded order."""
+    rng = random.Random(seed + 7)
+    rest = list(styles[1:]) or list(styles)
+    rng.shuffle(rest)
+    chosen = [styles[0]] + [rest[(k - 1) % len(rest)] for k in range(1, renders)]
+    return [(name, seed + 1 + k) for k, name in enumerate(chosen)]
+
+
+def write_design(st: Stackup, folder: Path, style: Style, size: int, bottom: bool = False) -> dict:
+    """Writes one drawing of a design (its views) into ``folder``; returns its record."""
     folder.mkdir(parents=True, exist_ok=True)
-    for view, image in render(st, size, style).items():
+    for view, image in render(st, size, style, bottom=bottom).items():
         tmp = folder / f".{view}.png.tmp"
         image.save(tmp, format="PNG")
         tmp.replace(folder / f"{view}.png")
+    return drawing_info(st, size, style)
 
 
-def _write_one(task: tuple[str, int, str, int, int]) -> tuple[str, dict]:
-    """Builds, draws and writes one design; returns its folder and parameters."""
-    family, s, folder_name, size, renders = task
-    folder = Path(folder_name)
-    st = build(family, s)
-    style = Style.random(s + 1)
-    write_design(st, folder, style, size)
-    for k in range(1, renders):
-        write_design(st, folder / RENDERS_DIR / str(k), Style.random(s + 1 + k), size)
-    params = {
-        "family": family,
-        "design": folder.name,
-        "seed": s,
-        "size_px": size,
-        "z_exaggeration": Z_EXAGGERATION,
-        "style_seed": style.seed,
-        "renders": renders,
-        "parts": st.counts(),
-        **st.params,
-    }
+def _write_one(task: Task) -> tuple[str, dict]:
+    """Builds, draws and writes one design folder; returns it and its params."""
+    spec = sample(task.family, task.seed)
+    variant_of = None
+    if task.change:
+        changed = one_change(task.family, spec, task.change, random.Random(task.seed + 3))
+        assert changed is not None
+        spec, before, after = changed
+        variant_of = {"design": task.of, "change": task.change, "from": before, "to": after}
+    st = build_spec(task.family, spec)
+    folder = Path(task.folder)
+    drawings = []
+    for k, (name, style_seed) in enumerate(drawing_styles(task.seed, task.styles, task.renders)):
+        where = folder if k == 0 else folder / RENDERS_DIR / str(k)
+        info = write_design(st, where, Style.make(name, style_seed), task.size, task.bottom)
+        drawings.append({"path": "." if k == 0 else f"{RENDERS_DIR}/{k}", **info})
+    params = design_params(st, folder.name, task.seed, drawings, variant_of)
     atomic_write_text(folder / "params.json", json.dumps(params, indent=1) + "\n")
-    return folder_name, params
+    return task.folder, params
+
+
+def check_request(
+    out: Path, designs: int, size: int, renders: int, families: list[str], styles: list[str]
+) -> None:
+    """Refuses a request that cannot make a library, in one line."""
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise SimNetError(f"unknown family {unknown[0]!r} (available: {', '.join(FAMILIES)})")
+    bad = [s for s in styles if s not in STYLES]
+    if bad:
+        raise SimNetError(f"unknown style {bad[0]!r} (available: {', '.join(STYLES)})")
+    if designs < 1:
+        raise SimNetError(f"--designs must be at least 1, got {designs}")
+    if renders < 1:
+        raise SimNetError(f"--renders must be at least 1, got {renders}")
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise SimNetError(
+            f"--size must be {MIN_SIZE} to {MAX_SIZE} pixels (below {MIN_SIZE} a package "
+            f"body cannot be drawn), got {size}"
+        )
+    if out.exists() and not out.is_dir():
+        raise SimNetError(f"{out} is a file: --out must be a new folder for the library")
+    if out.exists() and any(out.iterdir()):
+        raise SimNetError(f"{out} is not empty: choose a new folder for the library")
 
 
 def generate_packages(
@@ -80,38 +138,64 @@ def generate_packages(
     families: list[str] | None = None,
     progress: bool = True,
     workers: int | None = None,
+    styles: list[str] | None = None,
+    variants: int = 0,
+    bottom: bool = False,
 ) -> list[Path]:
     """Generates ``designs`` designs spread evenly over the families.
 
     Args:
-        out: the library folder (created; must not already hold designs).
-        designs: how many designs in all.
+        out: the library folder (created; must not already hold anything).
+        designs: how many designs in all (one-change copies come on top).
         seed: the seed everything derives from.
-        size: pixels per side of each view.
-        renders: drawings per design (1 = just the design's own style).
+        size: pixels per side of each view (64 to 2048).
+        renders: drawings per design (1 = just the design's own drawing).
         families: a subset of the family names (default: all).
         workers: processes drawing in parallel (default: one per core; the files do
             not depend on it).
+        styles: the drawing styles to use (default: all, ``filled`` first); a design's
+            own drawing is in the first, its other drawings in the rest, in a seeded order.
+        variants: one-change copies per design (each a different change).
+        bottom: also draw the bottom view (the ball map), ``bottom.png``.
     Returns:
-        The design folders.
+        The design folders (copies included).
     """
     names = families or list(FAMILIES)
-    unknown = [f for f in names if f not in FAMILIES]
-    if unknown:
-        raise SimNetError(f"unknown family {unknown[0]!r} (available: {', '.join(FAMILIES)})")
-    if designs < 1 or renders < 1 or size < 16:
-        raise SimNetError("designs and renders must be at least 1 and size at least 16")
+    style_names = tuple(styles or (DEFAULT_STYLE, *(s for s in STYLES if s != DEFAULT_STYLE)))
     root = Path(out)
-    if root.exists() and any(root.iterdir()):
-        raise SimNetError(f"{root} is not empty: choose a new folder for the library")
+    check_request(root, designs, size, renders, names, list(style_names))
     tasks = []
     for i in range(designs):
         family, index = names[i % len(names)], i // len(names)
-        folder = root / family / design_name(family, index)
-        tasks.append((family, design_seed(seed, family, index), str(folder), size, renders))
+        name = design_name(family, index)
+        s = design_seed(seed, family, index)
+        base = Task(family, s, str(root / family / name), size, style_names, renders, bottom)
+        tasks.append(base)
+        for change in _changes(family, s, variants):
+            folder = str(root / family / f"{name}-{change}")
+            tasks.append(Task(**{**base.__dict__, "folder": folder, "change": change, "of": name}))
+    _run(tasks, workers, progress)
+    log.info("wrote %d designs (%s) to %s", len(tasks), ", ".join(names), root)
+    return [Path(t.folder) for t in tasks]
+
+
+def _changes(family: str, seed: int, count: int) -> list[str]:
+    """The changes of a design's one-change copies: ``count`` different ones, seeded."""
+    if count <= 0:
+        return []
+    spec = sample(family, seed)
+    rng = random.Random(seed + 5)
+    possible = [
+        c for c in FAMILIES[family].changes if one_change(family, spec, c, random.Random(0))
+    ]
+    rng.shuffle(possible)
+    return sorted(possible[:count])
+
+
+def _run(tasks: list[Task], workers: int | None, progress: bool) -> None:
     workers = workers or os.cpu_count() or 1
-    bar = tqdm(total=designs, desc="generating designs", unit="design", disable=not progress)
-    if workers > 1 and designs >= 8:
+    bar = tqdm(total=len(tasks), desc="generating designs", unit="design", disable=not progress)
+    if workers > 1 and len(tasks) >= 8:
         with ProcessPoolExecutor(workers) as pool:
             for _ in pool.map(_write_one, tasks, chunksize=4):
                 bar.update()
@@ -120,19 +204,38 @@ def generate_packages(
             _write_one(task)
             bar.update()
     bar.close()
-    log.info("wrote %d designs (%s) to %s", designs, ", ".join(names), root)
-    return [Path(t[2]) for t in tasks]
 
 
-def rerender(design_folder: str | Path, style_seed: int, out: str | Path, size: int = 128) -> Path:
-    """Draws a generated design again in another style (the re-identification query)."""
+def spec_of(family: str, seed: int) -> Spec:
+    """The choices a design was built from (for tests and one-change copies)."""
+    return sample(family, seed)
+
+
+def rerender(
+    design_folder: str | Path,
+    style_seed: int,
+    out: str | Path,
+    size: int = 128,
+    style: str = DEFAULT_STYLE,
+) -> Path:
+    """Draws a generated design again in another style (the re-identification query),
+    from its params.json alone."""
     params_path = Path(design_folder) / "params.json"
     if not params_path.is_file():
         raise SimNetError(f"{design_folder} has no params.json: not a generated design")
     params = json.loads(params_path.read_text())
-    st = build(params["family"], int(params["seed"]))
-    write_design(st, Path(out), Style.random(style_seed), size)
+    if params.get("schema") != VERSION:
+        raise SimNetError(f"{params_path} is not a {VERSION} design: generate the library again")
+    write_design(stackup_from_params(params), Path(out), Style.make(style, style_seed), size)
     return Path(out)
 
 
-__all__ = ["generate_packages", "rerender", "design_seed", "VIEWS"]
+__all__ = [
+    "generate_packages",
+    "rerender",
+    "design_seed",
+    "design_params",
+    "stackup_from_params",
+    "VIEWS",
+    "BOTTOM",
+]
