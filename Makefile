@@ -24,7 +24,7 @@ $(BIN)/simnet: pyproject.toml
 
 demo: $(BIN)/simnet
 	@test -d $(LIB) || $(BIN)/simnet generate-packages --out $(LIB) --designs 600 --renders 4
-	@test -d $(OUT)/new || $(BIN)/simnet generate-packages --out $(OUT)/new --designs 6 --seed 1 --quiet
+	@test -d $(OUT)/new || $(BIN)/simnet generate-packages --out $(OUT)/new --designs 13 --seed 1 --quiet
 	@test -f $(OUT)/model/model.safetensors || \
 	  $(BIN)/simnet train --preset packages --data $(LIB) --out $(OUT)/model $(TRAIN_ARGS)
 	$(BIN)/simnet evaluate --model $(OUT)/model

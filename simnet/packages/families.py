@@ -74,7 +74,7 @@ def fcbga_sample(rng: random.Random) -> Spec:
     """2-D flip-chip BGA: one to four dies flipped onto a cored organic substrate on C4
     bumps with underfill fillets, a 1.0 or 0.8 mm ball grid, maybe a hat lid."""
     return {
-        "body": rng.uniform(17, 50),
+        "body": rng.uniform(19, 50),
         "aspect": rng.uniform(0.85, 1.0),
         "dies": rng.choice([1, 1, 2, 2, 3, 4]),
         "die_fill": rng.uniform(0.45, 0.7),
@@ -111,7 +111,8 @@ def _dies_in(d: Design, sub: Box, area, s: Spec, bumps: P.Bumps, role: str) -> f
     n = s["dies"]
     cx, cy = (area[0] + area[2]) / 2, (area[1] + area[3]) / 2
     cols, rows = (2, 2) if n == 4 else (n, 1)
-    span = min(P.width(area), P.depth(area)) * s["die_fill"]
+    room = min(P.width(area), P.depth(area))
+    span = min(room, max(room * s["die_fill"], cols * 1.5 + (cols - 1) * 1.6))
     block = centred(cx, cy, span, span * s["die_aspect"])
     top = sub.z1
     gap = 1.6  # room for two fillets
@@ -258,7 +259,7 @@ def _two_point_five(d: Design, s: Spec, carrier: str, top_dies: int) -> None:
     hw, hd = HBM[s["hbm"]]["footprint"]
     hbm_h = HBM[s["hbm"]]["height"]
     per_col = s["stacks"] // 2
-    gap = rng.uniform(0.8, 1.5)  # HBM to logic and HBM to HBM, room for fillets
+    gap = rng.uniform(0.5, 1.0)  # HBM to logic and HBM to HBM (facts: hbm_stack_gap)
     col_d = per_col * hd + (per_col - 1) * gap
     lw, ld = s["logic_w"], max(s["logic_w"] * s["logic_d"], min(col_d, 30.0))
     iw = lw + 2 * (gap + hw) + 2 * 1.5
@@ -487,7 +488,11 @@ def stacked(s: Spec) -> Design:
 # -- fan-out and chip-scale ---------------------------------------------------------------
 
 
-@family("fan-out-wlp", ("chip-first", "chip-last"), {"dies": ("dies", (1, 2, 3))})
+@family(
+    "fan-out-wlp",
+    ("chip-first", "chip-last"),
+    {"dies": ("dies", (1, 2, 3)), "variant": ("variant", ("chip-first", "chip-last"))},
+)
 def fan_out_sample(rng: random.Random) -> Spec:
     """Fan-out wafer-level package: one to three dies in mould compound over one to four
     redistribution layers with the balls (0.4 or 0.5 mm pitch) straight under them; the
@@ -589,7 +594,7 @@ def csp(s: Spec) -> Design:
 @family(
     "package-on-package",
     ("stacked", "staggered"),
-    {"stack-height": ("memory", (1, 2, 3, 4))},
+    {"stack-height": ("memory", (1, 2, 3, 4)), "variant": ("variant", ("stacked", "staggered"))},
 )
 def pop_sample(rng: random.Random) -> Spec:
     """Package-on-package: a wire-bonded memory package on one or two perimeter rows of
@@ -672,13 +677,17 @@ def _wire_bonded_stack(
     top = sub.z1
     for k, die in enumerate(dies):
         tier = 0.3 + k * 0.28  # finger rows 0.28 mm apart, beyond the stack's outline
-        P.bond_wires(d, die, sub, "L", 0.2, die.x0 - left + tier, k / count, loop)
-        P.bond_wires(d, die, sub, "R", 0.2, right - die.x1 + tier, k / count, loop)
+        P.bond_wires(d, die, sub, "L", 0.1, die.x0 - left + tier, k / count, loop)
+        P.bond_wires(d, die, sub, "R", 0.1, right - die.x1 + tier, k / count, loop)
         top = max(top, die.z1 + loop)
     return top
 
 
-@family("info-pop", ("single-die", "two-die"), {"stack-height": ("memory", (1, 2, 3))})
+@family(
+    "info-pop",
+    ("single-die", "two-die"),
+    {"stack-height": ("memory", (1, 2, 3)), "dies": ("variant", ("single-die", "two-die"))},
+)
 def info_sample(rng: random.Random) -> Spec:
     """Integrated fan-out PoP (InFO-PoP): the logic die face down on RDL layers in mould,
     through-InFO vias around it carrying a wire-bonded DRAM package on top."""
@@ -776,7 +785,7 @@ def wirebond(s: Spec) -> Design:
     aw = w * s["fill"] if layout == "stacked" else max(w * s["fill"], 2.5 * n - 1.0)
     area = centred(w / 2, dd / 2, aw, dd * s["fill"])
     if layout == "stacked":
-        top = _wire_bonded_stack(d, sub, area, s["dies"], False, "die")
+        top = _wire_bonded_stack(d, sub, area, n, False, "die", thick=0.1, loop=0.12)
         for die in [p for p in d.st.parts if isinstance(p, Box) and p.kind == "die"]:
             d.die("logic", die)
     else:
@@ -784,12 +793,12 @@ def wirebond(s: Spec) -> Design:
         for rect in P.row(area, n, 1.0, "x"):
             die = P.attached(d, sub, rect, rng.uniform(0.1, 0.2))
             d.die("logic", die)
-            P.bond_wires(d, die, sub, "TB", 0.2, 0.5, loop=0.15)
+            P.bond_wires(d, die, sub, "TB", 0.1, 0.5, loop=0.15)
             top = max(top, die.z1 + 0.15)
         for die in [p for p in d.st.parts if isinstance(p, Box) and p.kind == "die"][:1]:
-            P.bond_wires(d, die, sub, "L", 0.2, 0.5, loop=0.15)
+            P.bond_wires(d, die, sub, "L", 0.1, 0.5, loop=0.15)
         last = [p for p in d.st.parts if isinstance(p, Box) and p.kind == "die"][-1]
-        P.bond_wires(d, last, sub, "R", 0.2, 0.5, loop=0.15)
+        P.bond_wires(d, last, sub, "R", 0.1, 0.5, loop=0.15)
     P.mould(d, sub, inset((0, 0, w, dd), 0.3), top, rng.uniform(0.2, 0.4))
     d.fields["bonding"] = "wire-bond"
     return d
@@ -925,7 +934,7 @@ def sip(s: Spec) -> Design:
         r = inset(rect, 0.2)
         if k == 1:  # the second die is wire-bonded, from its left and right edges
             die = P.attached(d, sub, (r[0] + 0.6, r[1], r[2] - 0.6, r[3]), 0.15)
-            P.bond_wires(d, die, sub, "LR", 0.15, 0.35, loop=0.12)
+            P.bond_wires(d, die, sub, "LR", 0.1, 0.35, loop=0.12)
             top = max(top, die.z1 + 0.12)
         else:
             die = P.flip_chip(d, sub, r, rng.uniform(0.15, 0.3), P.c4(rng), fillet=(0.25, 0.6))
@@ -942,16 +951,11 @@ def sip(s: Spec) -> Design:
         spots.append((x0 + i * 1.0 if cols > 1 else (x0 + x1) / 2, y))
     P.passives(d, sub, spots, (0.6, 0.3, 0.3))
     m = P.mould(d, sub, (0, 0, w, dd), top, 0.15)
-    if s["shield"]:
-        t = 0.01
-        for r, z0 in (
-            ((-t, -t, w + t, dd + t), m.z1),
-            ((-t, 0, 0, dd), sub.z0),
-            ((w, 0, w + t, dd), sub.z0),
-            ((0, -t, w, 0), sub.z0),
-            ((0, dd, w, dd + t), sub.z0),
-        ):
-            d.box("shield", r, z0, m.z1 + (t if z0 == m.z1 else 0.0))
+    if s["shield"]:  # a sputtered conformal shield: a film on the mould, down the sides
+        t = 0.008
+        d.box("shield", (0, 0, w, dd), m.z1, m.z1 + t, parent=m.name)
+        for r in ((-t, -t, 0, dd + t), (w, -t, w + t, dd + t), (0, -t, w, 0), (0, dd, w, dd + t)):
+            d.box("shield", r, sub.z0, m.z1 + t)
         d.fields["shield"] = True
     return d
 

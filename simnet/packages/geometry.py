@@ -23,7 +23,7 @@ is below a few pixels.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 # What each part is made of; the renderer colours and hatches by material.
 MATERIAL = {
@@ -124,9 +124,13 @@ class Array:
     def bounds(self) -> tuple[float, float, float, float, float, float]:
         return self.x0, self.y0, self.z0, self.x1, self.y1, self.z1
 
+    def along(self, lo: float, hi: float) -> int:
+        """How many fit along one axis at ``pitch`` with the whole ball inside."""
+        return max(1, math.floor((hi - lo - self.diameter) / self.pitch + 1e-9) + 1)
+
     def axis(self, lo: float, hi: float) -> list[float]:
-        """Centres along one axis: as many as fit at ``pitch`` with the whole ball inside."""
-        n = max(1, math.floor((hi - lo - self.diameter) / self.pitch + 1e-9) + 1)
+        """Centres along one axis, centred in ``lo..hi``."""
+        n = self.along(lo, hi)
         start = (lo + hi) / 2 - (n - 1) * self.pitch / 2
         return [start + i * self.pitch for i in range(n)]
 
@@ -135,8 +139,7 @@ class Array:
 
     @property
     def count(self) -> int:
-        xs, ys = self.grid()
-        nx, ny = len(xs), len(ys)
+        nx, ny = self.along(self.x0, self.x1), self.along(self.y0, self.y1)
         if self.rows <= 0 or 2 * self.rows >= min(nx, ny):
             return nx * ny
         return nx * ny - (nx - 2 * self.rows) * (ny - 2 * self.rows)
@@ -197,10 +200,11 @@ _OPTIONAL = {
 def part_to_dict(part: Part) -> dict:
     """A part as params.json holds it: lengths rounded to 0.1 um, defaults left out."""
     out: dict = {"type": _TYPE_NAMES[type(part)]}
-    for key, value in asdict(part).items():
-        if key in _OPTIONAL and value == _OPTIONAL[key]:
+    for f in fields(part):
+        value = getattr(part, f.name)
+        if f.name in _OPTIONAL and value == _OPTIONAL[f.name]:
             continue
-        out[key] = _round(value)
+        out[f.name] = _round(value)
     return out
 
 

@@ -23,9 +23,10 @@ def design_params(
         **summary,
         "interconnects": interconnects(st),
         "drawings": drawings,
-        "parts": [part_to_dict(p) for p in st.parts],
     }
-    return _rounded(out)
+    out = _rounded(out)
+    out["parts"] = [part_to_dict(p) for p in st.parts]  # rounded as they are made
+    return out
 
 
 def interconnects(st: Stackup) -> list[dict]:
