@@ -111,11 +111,16 @@ def _dies_in(d: Design, sub: Box, area, s: Spec, bumps: P.Bumps, role: str) -> f
     n = s["dies"]
     cx, cy = (area[0] + area[2]) / 2, (area[1] + area[3]) / 2
     cols, rows = (2, 2) if n == 4 else (n, 1)
-    room = min(P.width(area), P.depth(area))
-    span = min(room, max(room * s["die_fill"], cols * 1.5 + (cols - 1) * 1.6))
-    block = centred(cx, cy, span, span * s["die_aspect"])
-    top = sub.z1
     gap = 1.6  # room for two fillets
+    room = min(P.width(area), P.depth(area))
+    side = max(1.5, (room * s["die_fill"] - (cols - 1) * gap) / cols)  # near-square dies
+    block = centred(
+        cx,
+        cy,
+        min(room, cols * side + (cols - 1) * gap),
+        min(room, rows * side * s["die_aspect"] + (rows - 1) * gap),
+    )
+    top = sub.z1
     for r in P.row(block, rows, gap, "y"):
         for rect in P.row(r, cols, gap, "x"):
             die = P.flip_chip(d, sub, rect, s["thick"], bumps)
