@@ -196,3 +196,13 @@ def test_a_design_index_grows_by_new_designs(library: Path, tmp_path: Path) -> N
     assert top.path == str(one.resolve()) and top.distance < 1e-3
     assert top.label == one.parent.name  # the family folder
     assert add_to_index(index, net, [one]).unchanged == 1
+
+
+def test_drawing_style_reads_each_drawings_style_from_params(library: Path) -> None:
+    from simnet.eval.designs import drawing_style
+
+    design = sorted(p.parent for p in library.rglob("params.json"))[0]
+    drawings = json.loads((design / "params.json").read_text())["drawings"]
+    assert drawing_style(str(design)) == drawings[0]["style"] == "filled"
+    assert drawing_style(str(design / "renders" / "1")) == drawings[1]["style"]
+    assert drawing_style(str(library / "no-such-design")) is None

@@ -14,6 +14,7 @@ Family retrieval is also reported for each view alone, to show what fusing them 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,42 @@ def family_triplets(
     return wins / count
 
 
+def drawing_style(key: str) -> str | None:
+    """The style a generated design's drawing is in, from its params.json (None when the
+    design has none or does not say)."""
+    design = Path(design_of(key))
+    try:
+        drawings = json.loads((design / "params.json").read_text()).get("drawings", [])
+    except (OSError, ValueError, AttributeError):
+        return None
+    path = "." if is_primary(key) else str(Path(key).relative_to(design))
+    return next((d.get("style") for d in drawings if d.get("path") == path), None)
+
+
+def _per_style(
+    keys: list[str],
+    queries: np.ndarray,
+    found_itself: np.ndarray,
+    emb: np.ndarray,
+    train: np.ndarray,
+    families: np.ndarray,
+) -> dict[str, Any]:
+    """Re-identification rank 1 and family precision@1 (the nearest training design)
+    of the re-drawn held-out designs, for each drawing style of a generated library."""
+    styles = np.array([drawing_style(keys[i]) or "" for i in queries])
+    if not styles.any() or not len(train):
+        return {}
+    _, near = nearest_neighbours(emb[train], emb[queries], 1)
+    family_hit = families[train][near[:, 0]] == families[queries]
+    out: dict[str, Any] = {}
+    for style in sorted(set(styles) - {""}):
+        mine = styles == style
+        out[f"reid_rank1_{style}"] = float(found_itself[mine].mean())
+        out[f"family_precision_at_1_{style}"] = float(family_hit[mine].mean())
+        out[f"queries_{style}"] = int(mine.sum())
+    return out
+
+
 def evaluate_designs(
     net: SimNet, path: str | Path, ks: list[int], progress: bool = False
 ) -> dict[str, Any]:
@@ -102,6 +139,7 @@ def evaluate_designs(
         result["reid_rank1"] = float(hits[:, 0].mean())
         result["reid_rank5"] = float(hits.any(1).mean())
         result["reid_queries"] = int(len(queries))
+        result.update(_per_style(whole.keys, queries, hits[:, 0], emb, train, families))
     result.update(
         {
             "train_designs": int(len(train)),
