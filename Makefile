@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   the main job: generate a library of package designs, train a multi-view
-#               model, evaluate it, compare designs and search the library (offline, ~5 min)
+#               model, evaluate it, compare designs and search the library (offline, ~8 min)
 #   make test   lint (ruff, mypy) and run the test suite
 # and one more for the CIFAR-10 benchmark:
 #   make cifar  train the fast preset on CIFAR-10, evaluate, index, answer a search (~25 min)

@@ -697,10 +697,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result)
         return 0
-    print(f"{'metric':<28}value")
+    width = max(28, *(len(k) + 2 for k in result))
+    print(f"{'metric':<{width}}value")
     for key, value in result.items():
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-        print(f"{key:<28}{shown}")
+        print(f"{key:<{width}}{shown}")
     return 0
 
 
