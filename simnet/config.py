@@ -62,6 +62,11 @@ class AugmentConfig:
     noise_std: float = 0.0  # Gaussian noise on [0, 1] pixels
     brightness: float = 0.0  # max additive change on [0, 1] pixels
     contrast: float = 0.0  # max relative change, e.g. 0.2 for 0.8..1.2
+    # The looks a drawing comes in (probability per image): greyscale, swapped colour
+    # channels (another palette), inverted (a dark theme from a light one).
+    greyscale: float = 0.0
+    channel_shuffle: float = 0.0
+    invert: float = 0.0
 
     def checks(self) -> list[Check]:
         return []

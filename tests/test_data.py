@@ -217,3 +217,22 @@ def test_augmentation_is_seeded() -> None:
     c = BatchAugment(config, seed=2)(images)
     assert a.shape == (4, 3, 16, 16)
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_random_look_greys_swaps_and_inverts_whole_images() -> None:
+    from simnet.data.augment import random_look
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(200, 3, 8, 8)
+    assert torch.equal(random_look(x, 0.0, 0.0, 0.0, gen), x)  # all off: untouched
+    grey = random_look(x, 1.0, 0.0, 0.0, gen)
+    assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
+    assert torch.allclose(random_look(x, 0.0, 0.0, 1.0, gen), 1 - x)
+    swapped = random_look(x, 0.0, 1.0, 0.0, gen)
+    # each image's channels are a permutation of its own, and most are reordered
+    assert torch.allclose(swapped.sort(1).values, x.sort(1).values)
+    moved = (~torch.isclose(swapped, x).flatten(1).all(1)).float().mean()
+    assert 0.7 < moved < 0.95  # five of the six orders move something
+    half = random_look(x, 0.5, 0.0, 0.0, gen)
+    greyed = torch.isclose(half[:, 0], half[:, 1]).flatten(1).all(1).float().mean()
+    assert 0.35 < greyed < 0.65

@@ -95,6 +95,28 @@ def random_photometric(
     return x.clamp(0.0, 1.0)
 
 
+_PERMUTATIONS = torch.tensor([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
+_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+
+
+def random_look(
+    x: torch.Tensor, greyscale: float, shuffle: float, invert: float, gen: torch.Generator
+) -> torch.Tensor:
+    """Redraws ``(B, 3, H, W)`` pixels in ``[0, 1]`` in another look, each with its own
+    probability per image: colour channels swapped, greyscale, inverted."""
+    b = x.shape[0]
+    if shuffle:
+        pick = torch.randint(0, len(_PERMUTATIONS), (b,), generator=gen)
+        pick = torch.where(torch.rand(b, generator=gen) < shuffle, pick, torch.zeros_like(pick))
+        x = torch.gather(x, 1, _PERMUTATIONS[pick][:, :, None, None].expand_as(x))
+    if greyscale:
+        grey = (x * _LUMA).sum(1, keepdim=True).expand_as(x)
+        x = torch.where((torch.rand(b, generator=gen) < greyscale)[:, None, None, None], grey, x)
+    if invert:
+        x = torch.where((torch.rand(b, generator=gen) < invert)[:, None, None, None], 1 - x, x)
+    return x
+
+
 class BatchAugment:
     """Applies the switched-on augmentations of an :class:`AugmentConfig` to a batch.
 
@@ -113,9 +135,14 @@ class BatchAugment:
         images = random_crop(images, c.crop_padding, self.gen)
         if c.hflip:
             images = random_hflip(images, self.gen)
-        if not (c.rotation or c.zoom or c.shear or c.noise_std or c.brightness or c.contrast):
+        looks = c.greyscale or c.channel_shuffle or c.invert
+        if not (
+            c.rotation or c.zoom or c.shear or c.noise_std or c.brightness or c.contrast or looks
+        ):
             return to_input(images)
         x = images.permute(0, 3, 1, 2).float().div_(255.0)
+        if looks:
+            x = random_look(x, c.greyscale, c.channel_shuffle, c.invert, self.gen)
         if c.rotation or c.zoom or c.shear:
             x = random_affine(x, c.rotation, c.zoom, c.shear, self.gen)
         x = random_photometric(x, c.brightness, c.contrast, c.noise_std, self.gen)
