@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from simnet.data.designs import RENDERS_DIR
 from simnet.errors import SimNetError
-from simnet.packages.families import FAMILIES, Spec, build_spec, one_change, sample
+from simnet.packages.families import FAMILIES, build_spec, one_change, sample
 from simnet.packages.geometry import Stackup
 from simnet.packages.params import design_params, stackup_from_params
 from simnet.packages.render import BOTTOM, DEFAULT_STYLE, STYLES, VIEWS, Style, drawing_info, render
@@ -204,11 +204,6 @@ def _run(tasks: list[Task], workers: int | None, progress: bool) -> None:
             _write_one(task)
             bar.update()
     bar.close()
-
-
-def spec_of(family: str, seed: int) -> Spec:
-    """The choices a design was built from (for tests and one-change copies)."""
-    return sample(family, seed)
 
 
 def rerender(
