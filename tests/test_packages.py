@@ -196,6 +196,7 @@ def test_generate_refuses_bad_requests(tmp_path) -> None:
         (["--styles", "watercolour"], "unknown style 'watercolour'"),
         (["--size", "48"], "--size must be 64 to 2048"),
         (["--size", "4096"], "--size must be 64 to 2048"),
+        (["--variants", "-1"], "--variants must be 0 or more"),
     ],
 )
 def test_cli_refuses_bad_input_in_one_line(tmp_path, args: list[str], message: str) -> None:

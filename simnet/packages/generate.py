@@ -164,6 +164,8 @@ def generate_packages(
     style_names = tuple(styles or (DEFAULT_STYLE, *(s for s in STYLES if s != DEFAULT_STYLE)))
     root = Path(out)
     check_request(root, designs, size, renders, names, list(style_names))
+    if variants < 0:
+        raise SimNetError(f"--variants must be 0 or more, got {variants}")
     tasks = []
     for i in range(designs):
         family, index = names[i % len(names)], i // len(names)
