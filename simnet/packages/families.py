@@ -7,8 +7,9 @@ possible (:func:`one_change`): edit one choice, build again, and everything else
 
 Dimensions are in millimetres and drawn from the ranges in :mod:`simnet.packages.facts`
 (with their sources): C4 bumps at 130-200 um pitch, micro-bumps at 36-55 um, hybrid bonds
-at 3-9 um, BGA balls at 0.8-1.0 mm, cored substrates with symmetric build-up, JEDEC HBM
-footprints, TSVs in every silicon interposer and under every die that carries another.
+at 3-9 um, BGA balls at 0.5-1.0 mm (0.35-0.5 under CSPs), cored substrates with
+symmetric build-up, JEDEC HBM footprints, TSVs in every silicon interposer and under every
+die that carries another.
 """
 
 from __future__ import annotations
