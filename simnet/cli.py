@@ -875,34 +875,87 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise SimNetError(f"no readable query image: {': '.join(skipped[0])}")
     results = index.search(embeddings, args.k)
     pairs = list(zip(kept, results, strict=True))
+    diffs = _match_differences(net, embeddings, results)
     if args.json:
-        _print_json([{"query": q, "matches": [m.to_dict() for m in ms]} for q, ms in pairs])
+        _print_json(
+            [
+                {"query": q, "matches": [{**m.to_dict(), **d} for m, d in zip(ms, ds, strict=True)]}
+                for (q, ms), ds in zip(pairs, diffs, strict=True)
+            ]
+        )
         return 1 if skipped else 0
-    for query, matches in pairs:
+    for (query, matches), ds in zip(pairs, diffs, strict=True):
         print(f"query: {query}")
-        for rank, m in enumerate(matches, start=1):
-            print(f"  {rank:>3}  {m.distance:8.4f}  {m.label:<12} {m.path}")
+        for rank, (m, d) in enumerate(zip(matches, ds, strict=True), start=1):
+            words = f"  differs: {d['differs']}" if d.get("differs") else ""
+            print(f"  {rank:>3}  {m.distance:8.4f}  {m.label:<12} {m.path}{words}")
     return 1 if skipped else 0
 
 
+def _match_differences(net: Any, queries: Any, results: list) -> list[list[dict]]:
+    """Per query and match, the predicted attributes that differ between them (a design
+    model with attribute heads; the matches are read again from their folders)."""
+    from simnet.packages.attributes import describe, differing
+
+    if not net.attribute_names:
+        return [[{} for _ in ms] for ms in results]
+    paths = sorted({m.path for ms in results for m in ms})
+    emb, kept, _ = net.embed_files(paths)
+    found = dict(zip(kept, net.predict_attributes(emb), strict=True))
+    out = []
+    for q, ms in zip(net.predict_attributes(queries), results, strict=True):
+        mine = {k: v for k, (v, _) in q.items()}
+        row: list[dict] = []
+        for m in ms:
+            if m.path not in found:
+                row.append({})
+                continue
+            theirs = {k: v for k, (v, _) in found[m.path].items()}
+            names = differing(mine, theirs)
+            row.append(
+                {
+                    "differing_attributes": {
+                        n: {"query": mine[n], "match": theirs[n]} for n in names
+                    },
+                    "differs": describe(names, mine, theirs),
+                }
+            )
+        out.append(row)
+    return out
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
-    from simnet.compare import compare, save_picture
+    from simnet.compare import explain, save_picture
     from simnet.errors import ImageError
     from simnet.inference import SimNet
+    from simnet.packages.attributes import LABELS
 
     net = SimNet.load(args.model)
     try:
-        result = compare(net, args.a, args.b)
+        found = explain(net, args.a, args.b)
     except ImageError as exc:
         raise SimNetError(str(exc)) from None
-    picture = save_picture(result, net.views, args.picture) if args.picture else None
+    picture = save_picture(found, net.views, args.picture) if args.picture else None
     if args.json:
-        _print_json({**result.to_dict(), "picture": str(picture) if picture else None})
+        _print_json({**found.to_dict(), "picture": str(picture) if picture else None})
         return 0
+    result = found.comparison
     print(f"A: {result.a}\nB: {result.b}")
     print(f"similarity {result.similarity:.4f}   distance {result.distance:.4f}")
     for view, d in result.view_distances.items():
         print(f"  {view:<8} distance {d:.4f}")
+    print(found.summary)
+    if found.percentile is not None:
+        print(f"more alike than {found.percentile:.0f}% of the library's same-family pairs")
+    a, b = found.attributes
+    if a:
+        print(f"  {'predicted':<15}{'A':<18}B")
+        for name in a:
+            mark = "!" if name in found.differing else " "
+            print(f"{mark} {LABELS[name]:<15}{a[name][0]:<18}{b[name][0]}")
+    if found.true_differences is not None:
+        shown = ", ".join(found.true_differences) or "none"
+        print(f"true differences (params.json): {shown}")
     if picture:
         print(f"picture: {picture}")
     return 0

@@ -1,4 +1,13 @@
-"""``simnet compare A B``: how similar two designs are, view by view, with a picture."""
+"""``simnet compare A B``: how similar two designs are, and how they differ.
+
+A comparison gives the similarity and the distance of each view. With a design model it
+explains itself (:func:`explain`): a verdict (same design, same family, different
+family) from the thresholds the model was calibrated with, the percentile of the
+similarity among the library's same-family pairs, both designs' predicted attributes with
+the differing ones named, the true differences where both folders hold params.json, and
+per-view maps of where the two differ (occlusion: the places whose erasure brings the
+designs closest). The words come from the model's predictions, not from params.json.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from simnet.calibration import same_family_percentile, verdict
 from simnet.data.designs import view_files
 from simnet.errors import ImageError
 from simnet.inference import SimNet
@@ -41,7 +51,12 @@ class Comparison:
 def compare(net: SimNet, a: str | Path, b: str | Path) -> Comparison:
     """Compares two designs (folders of views) with a multi-view model; with a
     single-image model, two image files."""
-    arrays = np.stack([net.decode(a), net.decode(b)])
+    return compare_arrays(net, np.stack([net.decode(a), net.decode(b)]), str(a), str(b))
+
+
+def compare_arrays(net: SimNet, arrays: np.ndarray, a: str, b: str) -> Comparison:
+    """As :func:`compare`, for two decoded images ``(2, S, S, 3)`` or designs
+    ``(2, V, S, S, 3)``."""
     fused = net.embed_array(arrays)
     distance = float(np.linalg.norm(fused[0] - fused[1]))
     per_view: dict[str, float] = {}
@@ -50,12 +65,154 @@ def compare(net: SimNet, a: str | Path, b: str | Path) -> Comparison:
         per_view = {
             v: float(np.linalg.norm(views[0, i] - views[1, i])) for i, v in enumerate(net.views)
         }
-    return Comparison(str(a), str(b), distance, 1.0 - distance**2 / 2.0, per_view)
+    return Comparison(a, b, distance, 1.0 - distance**2 / 2.0, per_view)
+
+
+@dataclass
+class Explanation:
+    """A :class:`Comparison` explained (see the module's docstring)."""
+
+    comparison: Comparison
+    verdict: str | None  # None: the model has no calibration
+    percentile: float | None  # among the library's same-family pairs
+    attributes: tuple[dict[str, tuple[str, float]], dict[str, tuple[str, float]]]
+    differing: list[str]  # attribute names whose predictions differ
+    maps: np.ndarray  # (2, V, S, S) in [0, 1]: where each design differs from the other
+    true_differences: dict[str, tuple[Any, Any]] | None = None  # from both params.json
+
+    @property
+    def summary(self) -> str:
+        """One line: the verdict and the attributes that differ."""
+        from simnet.packages.attributes import describe
+
+        a, b = ({k: v for k, (v, _) in side.items()} for side in self.attributes)
+        words = self.verdict or f"similarity {self.comparison.similarity:.3f}"
+        if self.differing:
+            return f"{words}: they differ in {describe(self.differing, a, b)}"
+        if a:
+            return f"{words}: no predicted attribute differs"
+        return words
+
+    def to_dict(self, grid: int = 8) -> dict[str, Any]:
+        """Everything, the maps as ``grid x grid`` means per view (row-major, top first)."""
+        views = list(self.comparison.view_distances) or ["image"]
+        coarse = _coarse(self.maps, grid)
+        return {
+            **self.comparison.to_dict(),
+            "verdict": self.verdict,
+            "summary": self.summary,
+            "same_family_percentile": self.percentile,
+            "attributes": {
+                side: {k: {"value": v, "probability": p} for k, (v, p) in attrs.items()}
+                for side, attrs in zip("ab", self.attributes, strict=True)
+            },
+            "differing_attributes": self.differing,
+            "true_differences": (
+                None
+                if self.true_differences is None
+                else {k: {"a": va, "b": vb} for k, (va, vb) in self.true_differences.items()}
+            ),
+            "difference_maps": {
+                side: {v: coarse[s, i].round(3).tolist() for i, v in enumerate(views)}
+                for s, side in enumerate("ab")
+            },
+        }
+
+
+def _coarse(maps: np.ndarray, grid: int) -> np.ndarray:
+    """``(2, V, S, S)`` -> ``(2, V, grid, grid)`` block means."""
+    s = maps.shape[-1]
+    edges = np.linspace(0, s, grid + 1).round().astype(int)
+    out = np.zeros((*maps.shape[:2], grid, grid))
+    for i in range(grid):
+        for j in range(grid):
+            block = maps[..., edges[i] : edges[i + 1], edges[j] : edges[j + 1]]
+            out[..., i, j] = block.mean(axis=(-1, -2)) if block.size else 0.0
+    return out
+
+
+def explain(net: SimNet, a: str | Path, b: str | Path) -> Explanation:
+    """Compares two design folders (or image files) and explains the result."""
+    from simnet.packages.attributes import read_params
+    from simnet.packages.schema import differences
+
+    arrays = np.stack([net.decode(a), net.decode(b)])
+    found = explain_arrays(net, arrays, str(a), str(b))
+    if net.views:
+        pa, pb = read_params(a), read_params(b)
+        if pa is not None and pb is not None:
+            found.true_differences = differences(pa, pb)
+    return found
+
+
+def explain_arrays(net: SimNet, arrays: np.ndarray, a: str, b: str) -> Explanation:
+    """:func:`explain` for two decoded designs ``(2, V, S, S, 3)`` (or images)."""
+    result = compare_arrays(net, arrays, a, b)
+    fused = net.embed_array(arrays)
+    attrs = net.predict_attributes(fused)
+    from simnet.packages.attributes import differing
+
+    values = [{k: v for k, (v, _) in side.items()} for side in attrs]
+    return Explanation(
+        comparison=result,
+        verdict=verdict(result.similarity, net.calibration) if net.views else None,
+        percentile=same_family_percentile(result.similarity, net.calibration)
+        if net.views
+        else None,
+        attributes=(attrs[0], attrs[1]),
+        differing=differing(values[0], values[1]),
+        maps=difference_maps(net, arrays),
+    )
+
+
+def _background(image: np.ndarray) -> np.ndarray:
+    """The median colour of an image's border: a drawing's paper."""
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+    return np.median(border, axis=0).astype(np.uint8)
+
+
+def difference_maps(net: SimNet, arrays: np.ndarray) -> np.ndarray:
+    """``(2, V, S, S)`` in [0, 1]: for each design and view, how much erasing each place
+    (a square of a quarter of the side, painted the paper's colour) brings the design's
+    embedding closer to the other design's. Places that show what the other lacks light
+    up; both designs share one scale (1: the strongest place of either)."""
+    designs = arrays if arrays.ndim == 5 else arrays[:, None]
+    _, v, s = designs.shape[:3]
+    patch = max(2, s // 4)
+    stride = max(1, patch // 2)
+    starts = list(range(0, s - patch + 1, stride))
+    if starts[-1] != s - patch:
+        starts.append(s - patch)
+    whole = net.embed_array(arrays)
+    base = float(np.linalg.norm(whole[0] - whole[1]))
+    maps = np.zeros((2, v, s, s))
+    counts = np.zeros((2, v, s, s))
+    for side in (0, 1):
+        erased, where = [], []
+        for view in range(v):
+            paper = _background(designs[side, view])
+            for y in starts:
+                for x in starts:
+                    copy = designs[side].copy()
+                    copy[view, y : y + patch, x : x + patch] = paper
+                    erased.append(copy)
+                    where.append((view, y, x))
+        batch = np.stack(erased) if arrays.ndim == 5 else np.stack(erased)[:, 0]
+        emb = net.embed_array(batch)
+        gain = np.clip(base - np.linalg.norm(emb - whole[1 - side], axis=1), 0.0, None)
+        for g, (view, y, x) in zip(gain, where, strict=True):
+            maps[side, view, y : y + patch, x : x + patch] += g
+            counts[side, view, y : y + patch, x : x + patch] += 1
+    maps /= np.maximum(counts, 1)
+    top = maps.max()
+    return maps / top if top > 0 else maps
 
 
 def _originals(path: str | Path, views: tuple[str, ...]) -> list[tuple[str, np.ndarray]]:
-    """The images as drawn (full resolution), for the picture."""
+    """The images as drawn (full resolution, padded square as the model sees them)."""
     from PIL import Image
+
+    from simnet.data.images import pad_square
 
     if not views:
         with Image.open(path) as image:
@@ -66,34 +223,108 @@ def _originals(path: str | Path, views: tuple[str, ...]) -> list[tuple[str, np.n
     out = []
     for view in views:
         with Image.open(files[view]) as image:
-            out.append((view, np.asarray(image.convert("RGB"))))
+            rgb = image.convert("RGB")
+            out.append((view, np.asarray(pad_square(rgb) if rgb.width != rgb.height else rgb)))
     return out
 
 
-def save_picture(result: Comparison, views: tuple[str, ...], out: str | Path) -> Path:
-    """Both designs side by side, one row each, one column per view, with the distances."""
+def save_picture(result: Comparison | Explanation, views: tuple[str, ...], out: str | Path) -> Path:
+    """Both designs side by side, one row each, one column per view, with the distances;
+    an explanation adds the difference maps over the views and a panel with the verdict
+    and both designs' attributes (the differing ones marked)."""
     from simnet.plots import pyplot, save_figure
 
+    explained = result if isinstance(result, Explanation) else None
+    comparison = explained.comparison if explained else result
+    assert isinstance(comparison, Comparison)
     plt = pyplot()
-    rows = [_originals(result.a, views), _originals(result.b, views)]
+    rows = [_originals(comparison.a, views), _originals(comparison.b, views)]
     cols = len(rows[0])
-    fig, axes = plt.subplots(2, cols, figsize=(2.6 * cols + 0.6, 6.0), squeeze=False)
-    for r, (design, row) in enumerate(zip((result.a, result.b), rows, strict=True)):
+    panel = 1 if explained else 0
+    widths = [1.0] * cols + [1.5] * panel
+    fig, axes = plt.subplots(
+        2,
+        cols + panel,
+        figsize=(2.6 * cols + 0.6 + 3.9 * panel, 6.0),
+        squeeze=False,
+        gridspec_kw={"width_ratios": widths},
+    )
+    for r, (design, row) in enumerate(zip((comparison.a, comparison.b), rows, strict=True)):
         for c, (view, image) in enumerate(row):
             ax = axes[r][c]
             ax.imshow(image)
+            if explained is not None and explained.maps.max() > 0:
+                h, w = image.shape[:2]
+                ax.imshow(
+                    explained.maps[r, c],
+                    cmap="magma",
+                    alpha=0.55 * (explained.maps[r, c] > 0.15),
+                    extent=(0, w, h, 0),
+                    vmin=0,
+                    vmax=1,
+                    interpolation="bilinear",
+                )
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                d = result.view_distances.get(view)
+                d = comparison.view_distances.get(view)
                 ax.set_title(view if d is None else f"{view}: distance {d:.3f}", fontsize=10)
             if c == 0:
                 ax.set_ylabel(Path(design).name, fontsize=10)
-    fig.suptitle(
-        f"similarity {result.similarity:.3f}   (distance {result.distance:.3f})", fontsize=12
-    )
+    if explained is not None:
+        _panel(fig, axes[0][cols], axes[1][cols], explained)
+    title = f"similarity {comparison.similarity:.3f}   (distance {comparison.distance:.3f})"
+    if explained is not None and explained.verdict:
+        title = f"{explained.verdict}: {title}"
+    fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     return save_figure(fig, out)
 
 
-__all__ = ["Comparison", "compare", "save_picture"]
+def _panel(fig: Any, top: Any, bottom: Any, found: Explanation) -> None:
+    """The words beside the views: percentile, both designs' predicted attributes (the
+    differing ones in red, marked), and the true differences."""
+    from simnet.packages.attributes import LABELS
+
+    for ax in (top, bottom):
+        ax.axis("off")
+    a, b = found.attributes
+    lines: list[tuple[str, str]] = []  # (text, colour)
+    if found.percentile is not None:
+        lines += [(f"more alike than {found.percentile:.0f}% of the", "black")]
+        lines += [("library's same-family pairs", "black"), ("", "black")]
+    if a:
+        lines.append((f"  {'predicted':<15}{'A':<16}B", "black"))
+        for name in a:
+            differs = name in found.differing
+            text = f"{'! ' if differs else '  '}{LABELS[name]:<15}{a[name][0]:<16}{b[name][0]}"
+            lines.append((text, "crimson" if differs else "black"))
+    for i, (text, colour) in enumerate(lines):
+        top.text(0, 1 - 0.075 * i, text, va="top", family="monospace", fontsize=8, color=colour)
+    words = []
+    if found.true_differences is not None:
+        words.append("true differences (params.json):")
+        if not found.true_differences:
+            words.append("  none")
+        for name, (va, vb) in list(found.true_differences.items())[:8]:
+            words.append(f"  {name}: {_short(va)} vs {_short(vb)}")
+    bottom.text(0.0, 1.0, "\n".join(words), va="top", ha="left", family="monospace", fontsize=8)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return f"{len(value)} items"
+    text = str(value)
+    return text if len(text) <= 18 else text[:17] + "\u2026"
+
+
+__all__ = [
+    "Comparison",
+    "Explanation",
+    "compare",
+    "compare_arrays",
+    "difference_maps",
+    "explain",
+    "explain_arrays",
+    "save_picture",
+]

@@ -67,9 +67,27 @@ class AugmentConfig:
     greyscale: float = 0.0
     channel_shuffle: float = 0.0
     invert: float = 0.0
+    # How drawings differ beyond their colours. frame: the drawing shrunk to as little as
+    # (1 - frame) of the frame, on its paper, anywhere in it; stretch: its width and height
+    # scaled apart by up to this share; stroke: probability that lines get thicker or
+    # thinner (a 3x3 min or max filter); blur: up to this Gaussian sigma (px); jpeg:
+    # probability of a JPEG round trip at quality jpeg_quality..95.
+    frame: float = 0.0
+    stretch: float = 0.0
+    stroke: float = 0.0
+    blur: float = 0.0
+    jpeg: float = 0.0
+    jpeg_quality: int = 30
 
     def checks(self) -> list[Check]:
-        return []
+        return [
+            (0.0 <= self.frame < 1.0, "augment.frame must be in [0, 1)"),
+            (0.0 <= self.stretch < 1.0, "augment.stretch must be in [0, 1)"),
+            (0.0 <= self.stroke <= 1.0, "augment.stroke is a probability, in [0, 1]"),
+            (0.0 <= self.jpeg <= 1.0, "augment.jpeg is a probability, in [0, 1]"),
+            (self.blur >= 0.0, "augment.blur must be 0 (off) or a positive sigma"),
+            (1 <= self.jpeg_quality <= 95, "augment.jpeg_quality must be 1 to 95"),
+        ]
 
 
 @dataclass
@@ -93,9 +111,19 @@ class ModelConfig:
     weights: str | None = None  # ... or from this local file (a torchvision state dict)
     finetune_layers: int | None = None  # train only CNN1's top N layers (paper: 2); None: all
     classes: int = 0  # a cosine classifier head of this many classes (loss.name=cross-entropy)
+    # Designs: heads that predict these attributes (simnet.packages.attributes) from the
+    # design embedding, trained with it; compare and search name the ones that differ.
+    attributes: list[str] = field(default_factory=list)
 
     def checks(self) -> list[Check]:
+        from simnet.packages.attributes import ATTRIBUTES
+
+        unknown = [a for a in self.attributes if a not in ATTRIBUTES]
         return [
+            (
+                not unknown,
+                f"model.attributes: unknown {unknown[:1]} (known: {', '.join(ATTRIBUTES)})",
+            ),
             (self.classes >= 0, "model.classes must be 0 or more"),
             (self.embedding_dim >= 2, "model.embedding_dim must be at least 2"),
             (min(self.widths, default=0) >= 1, "model.widths must be positive"),
@@ -135,6 +163,7 @@ class LossConfig:
     group_weight: float = 0.0
     group_radius: float = 0.8  # different designs of one family pulled within this distance
     group_margin: float = 1.2  # designs of different families pushed beyond it
+    attribute_weight: float = 0.5  # cross-entropy of the model.attributes heads, per head
 
     def checks(self) -> list[Check]:
         return [
@@ -144,6 +173,7 @@ class LossConfig:
                 "loss.group_radius must be below loss.group_margin",
             ),
             (self.group_weight >= 0, "loss.group_weight must be 0 (off) or positive"),
+            (self.attribute_weight >= 0, "loss.attribute_weight must be 0 or positive"),
         ]
 
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from simnet.calibration import read_calibration
 from simnet.config import Config, config_from_dict
 from simnet.data.augment import MEAN, STD, to_input
 from simnet.data.designs import decode_design
@@ -43,6 +44,7 @@ class SimNet:
         self.config = config
         self.model_id = model_id
         self.bf16 = use_bf16(config.train.bf16)
+        self.calibration: dict[str, Any] = {}  # what its similarities mean (design models)
 
     @classmethod
     def load(cls, path: str | Path) -> SimNet:
@@ -56,7 +58,9 @@ class SimNet:
             model = model.to(memory_format=torch.channels_last)
         folder = path if path.is_dir() else path.parent
         digest = hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()[:16]
-        return cls(model, config, digest)
+        net = cls(model, config, digest)
+        net.calibration = read_calibration(folder)
+        return net
 
     @property
     def dim(self) -> int:
@@ -184,6 +188,27 @@ class SimNet:
         if not arrays:
             return np.empty((0, self.dim), np.float32), kept, skipped
         return self.embed_array(np.stack(arrays)), kept, skipped
+
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        """The design attributes this model predicts (empty: none)."""
+        return tuple(self.config.model.attributes)
+
+    @torch.no_grad()
+    def predict_attributes(self, embeddings: np.ndarray) -> list[dict[str, tuple[str, float]]]:
+        """``(N, D)`` embeddings (from :meth:`embed_array`) -> per design, attribute ->
+        (most likely value, its probability)."""
+        from simnet.packages.attributes import ATTRIBUTES
+
+        if not self.attribute_names or not len(embeddings):
+            return [{} for _ in embeddings]
+        logits = self.model.attribute_logits(torch.from_numpy(np.asarray(embeddings)).float())
+        out: list[dict[str, tuple[str, float]]] = [{} for _ in embeddings]
+        for name, scores in logits.items():
+            p, i = scores.softmax(1).max(1)
+            for row, (pi, ii) in enumerate(zip(p.tolist(), i.tolist(), strict=True)):
+                out[row][name] = (ATTRIBUTES[name][ii], round(pi, 4))
+        return out
 
     def decode(self, path: str | Path) -> np.ndarray:
         """One image file as ``(S, S, 3)`` uint8, or one design folder as ``(V, S, S, 3)``.

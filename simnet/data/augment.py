@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -117,6 +118,82 @@ def random_look(
     return x
 
 
+def paper(x: torch.Tensor) -> torch.Tensor:
+    """``(B, C, 1, 1)``: the median colour of each image's border, a drawing's paper."""
+    border = torch.cat([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=2)
+    return border.median(dim=2).values[:, :, None, None]
+
+
+def random_frame(
+    x: torch.Tensor, frame: float, stretch: float, gen: torch.Generator
+) -> torch.Tensor:
+    """Each ``(B, C, H, W)`` drawing shrunk to a random share of its frame (down to
+    ``1 - frame``), its width and height scaled apart by up to ``stretch``, and placed
+    anywhere in the frame on its own paper colour."""
+    b = x.shape[0]
+    scale = 1.0 - torch.rand(b, generator=gen) * frame
+    aspect = 1.0 + (torch.rand(b, generator=gen) * 2 - 1) * stretch
+    sx, sy = scale * torch.clamp(aspect, max=1.0), scale / torch.clamp(aspect, min=1.0)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = 1 / sx, 1 / sy
+    # the shifts that keep the whole drawing inside the frame
+    theta[:, 0, 2] = (torch.rand(b, generator=gen) * 2 - 1) * (1 / sx - 1)
+    theta[:, 1, 2] = (torch.rand(b, generator=gen) * 2 - 1) * (1 / sy - 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    ground = paper(x)
+    moved = F.grid_sample(x - ground, grid, mode="bilinear", align_corners=False)
+    return (moved + ground).clamp(0.0, 1.0)
+
+
+def random_stroke(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Lines thicker or thinner in a random share ``p`` of ``(B, C, H, W)`` drawings: a
+    3x3 minimum (dark lines grow) or maximum (light lines grow), half and half."""
+    b = x.shape[0]
+    pick = torch.rand(b, generator=gen)
+    grow_dark = -F.max_pool2d(-x, 3, 1, 1)
+    grow_light = F.max_pool2d(x, 3, 1, 1)
+    out = torch.where((pick < p / 2)[:, None, None, None], grow_dark, x)
+    return torch.where(((pick >= p / 2) & (pick < p))[:, None, None, None], grow_light, out)
+
+
+def random_blur(x: torch.Tensor, sigma: float, gen: torch.Generator) -> torch.Tensor:
+    """A Gaussian blur of sigma 0 to ``sigma`` px per ``(B, C, H, W)`` image."""
+    b, c = x.shape[:2]
+    radius = max(1, math.ceil(2 * sigma))
+    s = (torch.rand(b, generator=gen) * sigma).clamp(min=1e-3)
+    taps = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    kernel = torch.exp(-(taps[None, :] ** 2) / (2 * s[:, None] ** 2))
+    kernel = kernel / kernel.sum(1, keepdim=True)  # (B, K)
+    k = kernel.repeat_interleave(c, 0)  # (B*C, K)
+    flat = F.pad(x.reshape(1, b * c, *x.shape[2:]), (radius,) * 4, mode="replicate")
+    flat = F.conv2d(flat, k[:, None, None, :], groups=b * c)
+    flat = F.conv2d(flat, k[:, None, :, None], groups=b * c)
+    return flat.view_as(x)
+
+
+def random_jpeg(x: torch.Tensor, p: float, lowest: int, gen: torch.Generator) -> torch.Tensor:
+    """A JPEG round trip (Pillow) at a random quality (``lowest`` to 95) for a random
+    share ``p`` of ``(B, 3, H, W)`` images."""
+    import io
+
+    from PIL import Image
+
+    b = x.shape[0]
+    chosen = torch.nonzero(torch.rand(b, generator=gen) < p).flatten().tolist()
+    quality = torch.randint(lowest, 96, (b,), generator=gen).tolist()
+    if not chosen:
+        return x
+    out = x.clone()
+    pixels = (x[chosen] * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    for row, i in enumerate(chosen):
+        buffer = io.BytesIO()
+        Image.fromarray(pixels[row]).save(buffer, format="JPEG", quality=quality[i])
+        with Image.open(buffer) as decoded:
+            out[i] = torch.from_numpy(np.asarray(decoded.convert("RGB")).copy()).permute(2, 0, 1)
+    out[chosen] = out[chosen] / 255.0
+    return out
+
+
 class BatchAugment:
     """Applies the switched-on augmentations of an :class:`AugmentConfig` to a batch.
 
@@ -136,14 +213,30 @@ class BatchAugment:
         if c.hflip:
             images = random_hflip(images, self.gen)
         looks = c.greyscale or c.channel_shuffle or c.invert
+        drawing = c.frame or c.stretch or c.stroke or c.blur or c.jpeg
         if not (
-            c.rotation or c.zoom or c.shear or c.noise_std or c.brightness or c.contrast or looks
+            c.rotation
+            or c.zoom
+            or c.shear
+            or c.noise_std
+            or c.brightness
+            or c.contrast
+            or looks
+            or drawing
         ):
             return to_input(images)
         x = images.permute(0, 3, 1, 2).float().div_(255.0)
+        if c.frame or c.stretch:
+            x = random_frame(x, c.frame, c.stretch, self.gen)
+        if c.stroke:
+            x = random_stroke(x, c.stroke, self.gen)
         if looks:
             x = random_look(x, c.greyscale, c.channel_shuffle, c.invert, self.gen)
         if c.rotation or c.zoom or c.shear:
             x = random_affine(x, c.rotation, c.zoom, c.shear, self.gen)
+        if c.blur:
+            x = random_blur(x, c.blur, self.gen)
+        if c.jpeg:
+            x = random_jpeg(x, c.jpeg, c.jpeg_quality, self.gen)
         x = random_photometric(x, c.brightness, c.contrast, c.noise_std, self.gen)
         return normalize(x)

@@ -44,6 +44,9 @@ class ImageSet:
     keys: list[str]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (key, reason) not decoded
     groups: np.ndarray | None = None  # (N,) int64 group of each label (designs: family)
+    # Designs: (N, A) int64 attribute values (-1: unknown), simnet.packages.attributes.
+    attributes: np.ndarray | None = None
+    origins: np.ndarray | None = None  # (N,) int64: a one-change copy shares its original's
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -57,6 +60,8 @@ class ImageSet:
             [self.keys[i] for i in index],
             self.skipped,
             None if self.groups is None else self.groups[index],
+            None if self.attributes is None else self.attributes[index],
+            None if self.origins is None else self.origins[index],
         )
 
     @property
@@ -93,6 +98,7 @@ def _decode_into(source: Source, size: int, folder: Path) -> dict:
     keys: list[str] = []
     splits: list[str | None] = []
     skipped: list[tuple[str, str]] = []
+    keep_aspect = getattr(source, "keep_aspect", False)  # drawings: scaled, not stretched
     with (folder / "images.u8").open("wb") as out:  # (N, S, S, 3) uint8, streamed
         for record, payload in tqdm(
             source.stream(),
@@ -110,7 +116,7 @@ def _decode_into(source: Source, size: int, folder: Path) -> dict:
                     same = payload.shape[:2] == (size, size)
                     image = payload if same else decode_resized(payload, size)
                 else:
-                    image = decode_image(payload, size)
+                    image = decode_image(payload, size, keep_aspect=keep_aspect)
             except ImageError as exc:
                 skipped.append((record.key, skip_reason("image data", exc)))
                 continue

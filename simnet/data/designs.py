@@ -69,7 +69,10 @@ class DesignSource(FileListSource):
     """Every view file of every design folder under ``root``, in design order.
 
     The record label is ``"<family>\\t<design>"``; :func:`load_designs` picks the level.
+    Views that are not square are padded to a square, not stretched.
     """
+
+    keep_aspect = True
 
     def __init__(self, root: str | Path, views: tuple[str, ...] = VIEWS):
         self.root = Path(root).resolve()
@@ -96,7 +99,7 @@ class DesignSource(FileListSource):
         return found
 
     def _origin(self) -> str:
-        return f"designs|{self.root}|{','.join(self.views)}"
+        return f"designs|{self.root}|{','.join(self.views)}|aspect"
 
 
 def load_all_designs(
@@ -140,14 +143,37 @@ def load_all_designs(
     lookup = {c: i for i, c in enumerate(classes)}
     label_array = np.array([lookup[n] for n in names], dtype=np.int64)
     folder_split = {str(Path(r.key).parent): r.split for r in source.records}
+    attributes, origin_names = _design_facts(keys, [fd[1] for fd in family_design])
     if any(s is not None for s in folder_split.values()):
         split = np.array([TEST if folder_split[k] == "test" else TRAIN for k in keys])
-    else:  # by design, so every drawing of a design is on one side
-        split = np.array([hash_split(fd[1], test_fraction) for fd in family_design])
+    else:  # by original design: its drawings and its one-change copies on one side
+        split = np.array([hash_split(o, test_fraction) for o in origin_names])
     family_names = sorted({fd[0] for fd in family_design})
     family_ids = np.array([family_names.index(fd[0]) for fd in family_design], dtype=np.int64)
     groups = family_ids if labels == "design" else None  # designs of one family are alike
-    return ImageSet(images, label_array, classes, keys, flat.skipped, groups), split
+    lookup_origin = {o: i for i, o in enumerate(sorted(set(origin_names)))}
+    origins = np.array([lookup_origin[o] for o in origin_names], dtype=np.int64)
+    whole = ImageSet(images, label_array, classes, keys, flat.skipped, groups, attributes, origins)
+    return whole, split
+
+
+def _design_facts(keys: list[str], designs: list[str]) -> tuple[np.ndarray, list[str]]:
+    """What each design's params.json says, where it has one: its attributes ``(N, A)``
+    (-1 where unknown) and its original design (a one-change copy's original; itself
+    for the rest)."""
+    from simnet.packages.attributes import ATTRIBUTES, encode, origin_of, read_params
+
+    names = tuple(ATTRIBUTES)
+    cache: dict[str, dict | None] = {}
+    rows, origin_names = [], []
+    for key, design in zip(keys, designs, strict=True):
+        folder = Path(key).parent.parent if not is_primary(key) else Path(key)
+        if str(folder) not in cache:
+            cache[str(folder)] = read_params(folder)
+        params = cache[str(folder)]
+        rows.append(encode(params, names))
+        origin_names.append(origin_of(params, design))
+    return np.stack(rows).reshape(len(keys), len(names)), origin_names
 
 
 def load_designs(
@@ -202,7 +228,7 @@ def decode_design(
         raise ImageError(
             f"{folder} is not a design folder (it needs {', '.join(v + '.png' for v in views)})"
         )
-    return np.stack([decode_image(files[v], image_size) for v in views])
+    return np.stack([decode_image(files[v], image_size, keep_aspect=True) for v in views])
 
 
 def is_primary(key: str) -> bool:

@@ -43,8 +43,24 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def decode_image(data: bytes | str | Path, size: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def pad_square(image: Image.Image) -> Image.Image:
+    """``image`` centred on a square of its border's median colour."""
+    pixels = np.asarray(image)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    colour = tuple(int(c) for c in np.median(border, axis=0))
+    side = max(image.size)
+    square = Image.new("RGB", (side, side), colour)
+    square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    return square
+
+
+def decode_image(
+    data: bytes | str | Path, size: int, max_pixels: int = MAX_PIXELS, keep_aspect: bool = False
+) -> np.ndarray:
     """Decodes image bytes (or a file path) to a ``(size, size, 3)`` uint8 RGB array.
+
+    ``keep_aspect``: a non-square image is first padded to a square with its border's
+    colour (a drawing's background), so that it is scaled, not stretched.
 
     Raises:
         NotAnImage: no image format recognises the data.
@@ -74,6 +90,8 @@ def decode_image(data: bytes | str | Path, size: int, max_pixels: int = MAX_PIXE
                     )
                 opened.seek(0)  # first frame of animations
                 image = _to_rgb(ImageOps.exif_transpose(opened))
+                if keep_aspect and image.width != image.height:
+                    image = pad_square(image)
                 if image.size != (size, size):
                     image = image.resize((size, size), Image.Resampling.BICUBIC)
                 return np.asarray(image, dtype=np.uint8).copy()

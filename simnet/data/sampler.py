@@ -22,9 +22,19 @@ class ClassBalancedBatchSampler:
         batch_size: images per batch (rounded down to a multiple of ``per_class``).
         per_class: images per class in a batch (the paper's m).
         seed: base seed; call :meth:`set_epoch` before each epoch.
+        origins: ``(N,)`` optional: classes of one origin (a design and its one-change
+            copies) are drawn into a batch together, so that each is there as the
+            others' hardest negative (the miner's curriculum decides when they count).
     """
 
-    def __init__(self, labels: np.ndarray, batch_size: int, per_class: int, seed: int = 0):
+    def __init__(
+        self,
+        labels: np.ndarray,
+        batch_size: int,
+        per_class: int,
+        seed: int = 0,
+        origins: np.ndarray | None = None,
+    ):
         if per_class < 2:
             raise ValueError(f"per_class must be at least 2, got {per_class}")
         self.labels = np.asarray(labels)
@@ -40,6 +50,11 @@ class ClassBalancedBatchSampler:
         self.classes_per_batch = max(2, min(batch_size // per_class, len(self.by_class)))
         self.seed = seed
         self.epoch = 0
+        # class -> the classes of its origin (itself included), where origins are given
+        self.siblings: list[np.ndarray] | None = None
+        if origins is not None:
+            origin_of_class = np.array([np.asarray(origins)[idx[0]] for idx in self.by_class])
+            self.siblings = [np.flatnonzero(origin_of_class == o) for o in origin_of_class]
 
     @property
     def batch_size(self) -> int:
@@ -60,7 +75,18 @@ class ClassBalancedBatchSampler:
             chosen = rng.choice(
                 len(streams), self.classes_per_batch, replace=False, p=sizes / sizes.sum()
             )
+            if self.siblings is not None:
+                chosen = self._with_siblings(chosen)
             yield np.concatenate([streams[c].take(self.per_class) for c in chosen])
+
+    def _with_siblings(self, chosen: np.ndarray) -> np.ndarray:
+        """The chosen classes in order, each followed by its siblings, as many as fit."""
+        assert self.siblings is not None
+        out: dict[int, None] = {}
+        for c in chosen:
+            for s in self.siblings[c] if len(out) < self.classes_per_batch else ():
+                out.setdefault(int(s))
+        return np.array(list(out)[: self.classes_per_batch])
 
 
 class _Stream:

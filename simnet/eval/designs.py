@@ -10,6 +10,16 @@ Three questions, all on designs the model never trained on (the library's test s
   family, does ``compare`` score the same-family pair as more similar?
 
 Family retrieval is also reported for each view alone, to show what fusing them adds.
+With a generated library (params.json) two more:
+
+- **One-change ordering**: for a held-out design A, a redrawing A' of it in another style
+  and a one-change copy B of it in A's style (a die fewer, a memory stack more, ...),
+  is A' nearer to A than B is? Reported per kind of change.
+- **Attribute accuracy**: the model's attribute heads against params.json, per attribute,
+  over the held-out designs' drawings.
+
+Per-style figures are split into the styles the model trained on and the rest, when the
+model recorded its training styles (``calibration.json``).
 """
 
 from __future__ import annotations
@@ -96,6 +106,81 @@ def _per_style(
     return out
 
 
+def _seen_and_held_out(styles: dict[str, Any], trained: list[str] | None) -> dict[str, Any]:
+    """The worst style's re-id and family P@1 among the styles seen in training and
+    among the rest, and which styles those are."""
+    names = [k.removeprefix("queries_") for k in styles if k.startswith("queries_")]
+    if not trained or not names:
+        return {}
+    out: dict[str, Any] = {}
+    for kind, group in (
+        ("seen", [n for n in names if n in trained]),
+        ("held_out", [n for n in names if n not in trained]),
+    ):
+        if group:
+            out[f"styles_{kind}"] = ",".join(group)
+            out[f"reid_rank1_{kind}_worst"] = min(styles[f"reid_rank1_{n}"] for n in group)
+            out[f"family_precision_at_1_{kind}_worst"] = min(
+                styles[f"family_precision_at_1_{n}"] for n in group
+            )
+    return out
+
+
+def one_change_ordering(keys: list[str], emb: np.ndarray, test: np.ndarray) -> dict[str, Any]:
+    """For each held-out design A with one-change copies: over its redrawings A' and
+    its copies B (their own drawing), the share of (A', B) where A' is nearer to A.
+    Per kind of change (``one_change_ordering_<change>``) and over all."""
+    from simnet.packages.attributes import read_params
+
+    primary = {design_of(keys[i]): i for i in test if is_primary(keys[i])}
+    redraws: dict[str, list[int]] = {}
+    for i in test:
+        if not is_primary(keys[i]):
+            redraws.setdefault(design_of(keys[i]), []).append(i)
+    wins: dict[str, list[bool]] = {}
+    for design, i in primary.items():
+        variant_of = (read_params(design) or {}).get("variant_of")
+        if not isinstance(variant_of, dict):
+            continue
+        original = str(Path(design).parent / str(variant_of.get("design")))
+        a = primary.get(original)
+        if a is None or not redraws.get(original):
+            continue
+        d_copy = np.linalg.norm(emb[a] - emb[i])
+        d_redraw = np.linalg.norm(emb[redraws[original]] - emb[a], axis=1)
+        wins.setdefault(str(variant_of.get("change")), []).extend((d_redraw < d_copy).tolist())
+    if not wins:
+        return {}
+    out: dict[str, Any] = {
+        "one_change_ordering": float(np.mean([w for ws in wins.values() for w in ws]))
+    }
+    for change, ws in sorted(wins.items()):
+        out[f"one_change_ordering_{change}"] = float(np.mean(ws))
+        out[f"one_change_cases_{change}"] = len(ws)
+    return out
+
+
+def attribute_accuracy(net: SimNet, emb: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """Per attribute the model predicts: the share of drawings whose prediction is
+    the params.json value (drawings without one are not counted)."""
+    from simnet.packages.attributes import ATTRIBUTES
+
+    if not net.attribute_names or not len(emb):
+        return {}
+    predicted = net.predict_attributes(emb)
+    columns = list(ATTRIBUTES)
+    out: dict[str, Any] = {}
+    for name in net.attribute_names:
+        known = truth[:, columns.index(name)] >= 0
+        if known.any():
+            values = [ATTRIBUTES[name][t] for t in truth[known, columns.index(name)]]
+            guesses = [p[name][0] for p, k in zip(predicted, known, strict=True) if k]
+            out[f"attribute_accuracy_{name}"] = float(
+                np.mean([g == v for g, v in zip(guesses, values, strict=True)])
+            )
+    return out
+
+
 def evaluate_designs(
     net: SimNet, path: str | Path, ks: list[int], progress: bool = False
 ) -> dict[str, Any]:
@@ -139,7 +224,13 @@ def evaluate_designs(
         result["reid_rank1"] = float(hits[:, 0].mean())
         result["reid_rank5"] = float(hits.any(1).mean())
         result["reid_queries"] = int(len(queries))
-        result.update(_per_style(whole.keys, queries, hits[:, 0], emb, train, families))
+        styles = _per_style(whole.keys, queries, hits[:, 0], emb, train, families)
+        result.update(styles)
+        result.update(_seen_and_held_out(styles, net.calibration.get("trained_styles")))
+    test_all = np.flatnonzero(labelled & (split == TEST))
+    result.update(one_change_ordering(whole.keys, emb, test_all))
+    if whole.attributes is not None:
+        result.update(attribute_accuracy(net, emb[test_all], whole.attributes[test_all]))
     result.update(
         {
             "train_designs": int(len(train)),

@@ -38,6 +38,8 @@ class SimNetModel(nn.Module):
         input_size: images are resized to ``input_size x input_size`` first (None: as given).
         classes: when positive, a cosine classifier over the embedding (trained with
             cross-entropy, for the classifier baseline); the embedding is unchanged.
+        attributes: attribute name -> number of values: a linear head per attribute that
+            predicts it from the (design) embedding.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class SimNetModel(nn.Module):
         view_fusion: str = "concat",
         input_size: int | None = None,
         classes: int = 0,
+        attributes: dict[str, int] | None = None,
     ):
         super().__init__()
         if embedding_dim < 1:
@@ -72,6 +75,9 @@ class SimNetModel(nn.Module):
         self.input_size = input_size
         self.classifier = nn.Linear(embedding_dim, classes, bias=False) if classes else None
         self.embedding_dim = embedding_dim * views if view_fusion == "concat" else embedding_dim
+        self.attribute_heads = nn.ModuleDict(
+            {name: nn.Linear(self.embedding_dim, n) for name, n in (attributes or {}).items()}
+        )
 
     def init_from_data(self, images: torch.Tensor) -> bool:
         """Data-dependent initialisation of the backbone, where it has one (the compact
@@ -130,6 +136,12 @@ class SimNetModel(nn.Module):
         if self.classifier is None:
             raise ValueError("this model has no classifier (model.classes = 0)")
         return scale * embeddings @ F.normalize(self.classifier.weight, dim=1).T
+
+    def attribute_logits(self, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``(B, embedding_dim)`` unit-norm embeddings -> attribute -> ``(B, values)``
+        scores. The embedding is scaled to unit variance per coordinate first."""
+        x = embeddings * embeddings.shape[1] ** 0.5
+        return {name: head(x) for name, head in self.attribute_heads.items()}
 
     def embed_views(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, V, 3, H, W)`` designs -> ``(B, V, view_dim)`` per-view embeddings."""
@@ -221,7 +233,14 @@ def build_model(config: ModelConfig, load_weights: bool = True) -> SimNetModel:
         view_fusion=config.view_fusion,
         input_size=config.input_size,
         classes=config.classes,
+        attributes=_attribute_sizes(config.attributes),
     )
+
+
+def _attribute_sizes(names: Sequence[str]) -> dict[str, int]:
+    from simnet.packages.attributes import ATTRIBUTES
+
+    return {name: len(ATTRIBUTES[name]) for name in names}
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

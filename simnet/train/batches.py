@@ -75,7 +75,9 @@ def training_data(
     else:
         classes = train_images.classes
     train_set, val_set = split_validation(train_images, config.data.val_fraction, t.seed)
-    balanced = ClassBalancedBatchSampler(train_set.labels, t.batch_size, t.per_class, t.seed)
+    balanced = ClassBalancedBatchSampler(
+        train_set.labels, t.batch_size, t.per_class, t.seed, train_set.origins
+    )
     return TrainingData(train=train_set, val=val_set, classes=classes, sampler=balanced)
 
 
@@ -109,7 +111,9 @@ def prepare_batch(item: Any, train_set: ImageSet, augment: BatchAugment) -> Batc
     if candidates is None:
         candidates = candidate_pairs(labels)
     x = augment(images)
-    return Batch(x, labels, groups, candidates, augment.gen.get_state())
+    known = train_set.attributes
+    attributes = None if known is None else torch.from_numpy(known[index])
+    return Batch(x, labels, groups, candidates, augment.gen.get_state(), attributes)
 
 
 @torch.no_grad()

@@ -157,6 +157,21 @@ def _train(run: Run, resume: bool, stop_after: int | None) -> None:
             return
     if not run.early_stopping and world.main:
         save_model(run.run_dir, run.parts.final_model, run.meta)
+    if world.main and run.config.model.views and run.data.train.groups is not None:
+        calibrate_run(run)
+
+
+def calibrate_run(run: Run) -> None:
+    """Writes the saved model's calibration (what its similarities mean) from the
+    training designs: what ``compare`` states its verdicts and percentiles with."""
+    from simnet.calibration import write_calibration
+    from simnet.eval.designs import drawing_style
+    from simnet.inference import SimNet
+
+    net = SimNet.load(run.run_dir)
+    train = run.data.train
+    styles = sorted({s for s in map(drawing_style, train.keys) if s})
+    write_calibration(run.run_dir, net.embed_array(train.images), train, styles)
 
 
 def run_epoch(run: Run, epoch: int, lam: float, resumed: EpochState | None) -> EpochState:
@@ -182,7 +197,9 @@ def run_epoch(run: Run, epoch: int, lam: float, resumed: EpochState | None) -> E
     saved = time.monotonic()
     parts = run.parts
     for batch in Prefetcher(prepare, items, run.prefetch):
-        loss, stats = train_step(parts, batch.x, batch.labels, lam, batch.groups, batch.candidates)
+        loss, stats = train_step(
+            parts, batch.x, batch.labels, lam, batch.groups, batch.candidates, batch.attributes
+        )
         figures.add(loss, stats)
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4f}", lam=f"{lam:.2f}")

@@ -29,6 +29,7 @@ class Batch:
     groups: torch.Tensor | None  # (B,) or None
     candidates: tuple[Pairs, Pairs]  # positives, negatives into the batch
     augment_state: torch.Tensor | None = None  # the augmentation RNG once this batch is made
+    attributes: torch.Tensor | None = None  # (B, A) design attributes, -1 unknown
 
 
 _DONE = object()

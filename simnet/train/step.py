@@ -43,6 +43,7 @@ class Parts:
     ema: AveragedModel | None = None  # averaged weights, when train.ema_decay > 0
     group_loss: GroupLoss | None = None  # with loss.group_weight > 0 and grouped labels
     group_weight: float = 0.0
+    attribute_weight: float = 0.0  # per attribute head, when the model has heads
     world: World = World()
     shards: int = 1  # batch-norm groups per batch: one per process, or ghost batches
     forward: torch.nn.Module | None = None  # the DDP wrapper, when distributed
@@ -143,6 +144,7 @@ def build_parts(
         ema=ema,
         group_loss=group,
         group_weight=lc.group_weight,
+        attribute_weight=lc.attribute_weight,
         world=world,
         shards=shard_count(config, world),
         device=device,
@@ -169,10 +171,12 @@ def train_step(
     lam: float,
     groups: torch.Tensor | None = None,
     candidates: tuple[Pairs, Pairs] | None = None,
+    attributes: torch.Tensor | None = None,
 ) -> tuple[float, dict]:
     """One optimisation step on a batch; returns the loss and the miner's counts.
 
     ``candidates`` limits mining to given (positive, negative) pairs: a pairs CSV's.
+    ``attributes`` ``(B, A)`` (-1: unknown) train the model's attribute heads.
     Mining runs on the CPU (``candidates`` stay there); the rest on ``parts.device``."""
     parts.model.train()
     device = parts.device
@@ -188,10 +192,25 @@ def train_step(
     if parts.group_loss is not None and groups is not None:
         loss = loss + parts.group_weight * parts.group_loss(embeddings, labels, groups)
     stats = dict(parts.miner.last_stats)
+    if len(parts.model.attribute_heads) and attributes is not None and parts.attribute_weight:
+        heads = attribute_loss(parts.model, embeddings, attributes.to(device))
+        loss = loss + parts.attribute_weight * sum(heads.values())
     if parts.shards > 1:  # pairs whose images were embedded in different slices
         size = len(labels) // parts.shards
         stats["cross_shard"] = int(((pairs.a // size) != (pairs.b // size)).sum())
     return _finish_step(parts, loss), stats
+
+
+def attribute_loss(
+    model: SimNetModel, embeddings: torch.Tensor, attributes: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Cross-entropy of each attribute head over the designs whose value is known."""
+    out = {}
+    for i, (name, logits) in enumerate(model.attribute_logits(embeddings.float()).items()):
+        known = attributes[:, i] >= 0
+        if known.any():
+            out[name] = F.cross_entropy(logits[known], attributes[known, i])
+    return out
 
 
 def _embed_batch(parts: Parts, x: torch.Tensor) -> torch.Tensor:

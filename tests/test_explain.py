@@ -1,0 +1,300 @@
+"""Structure-aware design models: attributes, one-change copies, drawing augmentations,
+calibration, and the compare that explains itself."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from simnet.calibration import best_threshold, calibrate, same_family_percentile, verdict
+from simnet.cli import main
+from simnet.config import AugmentConfig, load_config
+from simnet.data.augment import (
+    BatchAugment,
+    random_blur,
+    random_frame,
+    random_jpeg,
+    random_stroke,
+)
+from simnet.data.cache import TEST, ImageSet
+from simnet.data.designs import decode_design, load_all_designs
+from simnet.data.sampler import ClassBalancedBatchSampler
+from simnet.inference import SimNet
+from simnet.models import build_model
+from simnet.packages.attributes import ATTRIBUTES, attributes_of, describe, differing, encode
+from simnet.packages.generate import generate_packages
+from simnet.train.step import attribute_loss
+
+TINY = ["model.widths=[8,8,16,16]", "model.branch_width=4", "model.embedding_dim=16"]
+
+
+@pytest.fixture(scope="module")
+def copies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """13 designs, one per family, each drawn twice, each with two one-change copies."""
+    out = tmp_path_factory.mktemp("copies") / "lib"
+    generate_packages(out, 13, seed=3, size=64, renders=2, variants=2, progress=False)
+    return out
+
+
+def _net(tmp_path: Path, *extra: str) -> SimNet:
+    config = load_config(None, [f"data.cache_dir={tmp_path / 'cache'}", *TINY, *extra], "packages")
+    torch.manual_seed(0)
+    return SimNet(build_model(config.model, load_weights=False), config)
+
+
+def test_attributes_are_read_from_params() -> None:
+    params = {
+        "family": "interposer-2.5d",
+        "die_count": 2,
+        "memory_stack_count": 14,
+        "lid": True,
+        "mould": False,
+        "bonding": "micro-bump",
+    }
+    found = attributes_of(params)
+    assert found == {
+        "family": "interposer-2.5d",
+        "dies": "2",
+        "memory_stacks": "12+",  # counts past the last value share it
+        "cover": "lid",
+        "bonding": "micro-bump",
+    }
+    names = tuple(ATTRIBUTES)
+    assert encode({"family": "mcm"}, names).tolist() == [
+        ATTRIBUTES["family"].index("mcm"),
+        -1,
+        -1,
+        -1,
+        -1,
+    ]
+    other = {**found, "memory_stacks": "3", "cover": "none"}
+    assert differing(found, other) == ["memory_stacks", "cover"]
+    assert describe(["memory_stacks"], found, other) == "memory stacks 12+ vs 3"
+
+
+def test_copies_share_their_originals_split_and_origin(copies: Path, tmp_path: Path) -> None:
+    whole, split = load_all_designs(copies, 32, 0.5, tmp_path, "design", ("top", "front", "side"))
+    assert whole.attributes is not None and whole.origins is not None
+    assert (whole.attributes >= 0).all()  # every generated design has every attribute
+    by_key = dict(zip(whole.keys, range(len(whole.keys)), strict=True))
+    for params_file in copies.glob("*/*/params.json"):
+        params = json.loads(params_file.read_text())
+        if not params["variant_of"]:
+            continue
+        copy = by_key[str(params_file.parent)]
+        original = by_key[str(params_file.parent.parent / params["variant_of"]["design"])]
+        assert whole.origins[copy] == whole.origins[original]
+        assert split[copy] == split[original]  # a copy never trains while its original tests
+        assert whole.labels[copy] != whole.labels[original]  # ... and is a different design
+    assert (split == TEST).any() and (split != TEST).any()
+
+
+def test_sampler_puts_copies_in_a_batch_with_their_original() -> None:
+    labels = np.repeat(np.arange(12), 2)  # 12 designs, 2 drawings each
+    origins = np.repeat(np.arange(12) // 3, 2)  # 4 originals with 2 copies each
+    sampler = ClassBalancedBatchSampler(labels, 12, 2, seed=0, origins=origins)
+    for batch in sampler:
+        present = set(labels[batch].tolist())
+        assert len(present) == 6
+        for c in present:  # whole families of copies, as far as the batch has room
+            siblings = set(np.flatnonzero(origins[::2] == origins[2 * c]).tolist())
+            assert siblings <= present or len(present | siblings) > 6
+    plain = ClassBalancedBatchSampler(labels, 12, 2, seed=0)
+    assert plain.siblings is None
+
+
+def test_frame_shrinks_the_drawing_on_its_own_paper() -> None:
+    x = torch.full((4, 3, 32, 32), 0.9)
+    x[:, :, 4:28, 4:28] = 0.1  # a dark block on light paper, filling most of the frame
+    gen = torch.Generator().manual_seed(0)
+    out = random_frame(x, 0.5, 0.0, gen)
+    dark = (out[:, 0] < 0.5).float().sum((1, 2))
+    assert (dark < (x[:, 0] < 0.5).float().sum((1, 2))).all()  # smaller
+    border = torch.cat([out[:, :, 0], out[:, :, -1]], 2)
+    assert torch.allclose(border, torch.full_like(border, 0.9), atol=0.02)  # paper, not black
+    same = random_frame(x, 0.0, 0.0, torch.Generator().manual_seed(0))
+    assert torch.allclose(same, x, atol=1e-5)
+
+
+def test_stroke_blur_and_jpeg_change_lines_not_paper() -> None:
+    x = torch.full((8, 3, 16, 16), 1.0)
+    x[:, :, 8, :] = 0.0  # one dark line
+    thick = random_stroke(x, 1.0, torch.Generator().manual_seed(1))
+    darker = (thick < 0.5).float().sum((1, 2, 3))
+    assert set(darker.tolist()) <= {16 * 3 * 3.0, 0.0}  # three rows thick, or gone (thinned)
+    assert (darker > 0).any() and (darker == 0).any()
+    blurred = random_blur(x, 1.5, torch.Generator().manual_seed(0))
+    assert torch.allclose(blurred[:, :, 0], x[:, :, 0], atol=1e-4)  # paper stays paper
+    assert (blurred[:, :, 7] < 1.0).any()  # the line spreads
+    flat = torch.full((3, 3, 16, 16), 0.5)
+    assert torch.allclose(random_blur(flat, 2.0, torch.Generator()), flat, atol=1e-5)
+    photo = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    round_trip = random_jpeg(photo, 1.0, 10, torch.Generator().manual_seed(0))
+    assert not torch.equal(round_trip, photo) and (round_trip - photo).abs().mean() < 0.3
+    assert torch.equal(random_jpeg(photo, 0.0, 10, torch.Generator()), photo)
+
+
+def test_drawing_augmentations_are_seeded() -> None:
+    config = AugmentConfig(frame=0.3, stretch=0.2, stroke=0.3, blur=1.0, jpeg=0.5)
+    images = torch.randint(0, 255, (6, 3, 16, 16, 3), dtype=torch.uint8)
+    a, b = BatchAugment(config, seed=4)(images), BatchAugment(config, seed=4)(images)
+    assert torch.equal(a, b) and a.shape == (6, 3, 3, 16, 16)
+
+
+def test_calibration_thresholds_and_percentile() -> None:
+    rng = np.random.default_rng(0)
+    assert best_threshold(np.array([0.9, 0.95, 0.99]), np.array([0.1, 0.5, 0.6])) == 0.75
+    # 20 families x 5 designs x 3 drawings on a sphere: drawings of a design tight,
+    # designs of a family near, families apart
+    families = rng.normal(size=(20, 16))
+    designs = families[:, None] + 0.4 * rng.normal(size=(20, 5, 16))
+    points = designs[:, :, None] + 0.05 * rng.normal(size=(20, 5, 3, 16))
+    emb = points.reshape(-1, 16)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(100), 3)
+    groups = np.repeat(np.arange(20), 15)
+    images = ImageSet(np.zeros((300, 1)), labels, [], [""] * 300, groups=groups)
+    found = calibrate(emb, images)
+    t = found["thresholds"]
+    assert 0 < t["same family"] < t["same design"] < 1
+    assert verdict(0.999, found) == "same design"
+    assert verdict((t["same design"] + t["same family"]) / 2, found) == "same family"
+    assert verdict(-0.5, found) == "different family"
+    assert same_family_percentile(1.0, found) == 100.0
+    assert same_family_percentile(-1.0, found) == 0.0
+    median = found["same_family_quantiles"][50]
+    assert same_family_percentile(median, found) == pytest.approx(50, abs=1)
+    assert verdict(0.5, {}) is None and same_family_percentile(0.5, {}) is None
+
+
+def test_attribute_heads_learn_from_the_embedding(tmp_path: Path) -> None:
+    net = _net(tmp_path)
+    model = net.model.train()
+    assert set(model.attribute_heads) == set(ATTRIBUTES)
+    x = torch.randn(8, 3, 3, 32, 32)
+    truth = torch.tensor([[i % 13, i % 3, 0, 1, -1] for i in range(8)])
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(30):
+        loss = attribute_loss(model, model(x), truth)
+        assert "bonding" not in loss  # no design gives it: not counted
+        total = sum(loss.values())
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        losses.append(total.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_difference_map_lights_up_where_the_designs_differ(copies: Path, tmp_path: Path) -> None:
+    from simnet.compare import difference_maps
+
+    net = _net(tmp_path, "data.image_size=32")
+    a = decode_design(next(copies.glob("mcm/mcm-0000")), 32)
+    b = a.copy()
+    b[0, 16:24, 4:12] = b[0, 0, 0]  # part of the top view erased to the paper colour
+    maps = difference_maps(net, np.stack([a, b]))
+    assert maps.shape == (2, 3, 32, 32) and maps.max() == pytest.approx(1.0)
+    y, x = np.unravel_index(maps[0, 0].argmax(), (32, 32))
+    assert 8 <= y < 32 and x < 20  # over the erased place in A (patches are 8 px)
+    assert maps[0, 1].max() < 0.5 and maps[0, 2].max() < 0.5  # the other views agree
+
+
+def test_non_square_views_are_scaled_not_stretched(tmp_path: Path) -> None:
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    for view in ("top", "front", "side"):
+        image = np.full((50, 100, 3), 240, np.uint8)
+        image[15:35, 40:60] = (200, 0, 0)  # a 20x20 square in a 100x50 drawing
+        Image.fromarray(image).save(folder / f"{view}.png")
+    views = decode_design(folder, 40)
+    red = (views[0, :, :, 0] > 150) & (views[0, :, :, 1] < 80)
+    rows, cols = np.flatnonzero(red.any(1)), np.flatnonzero(red.any(0))
+    assert abs(len(rows) - len(cols)) <= 1 and 6 <= len(rows) <= 10  # still square: 8 px
+    assert views[0, 0, 0].tolist() == [240, 240, 240]  # padded with the paper
+
+
+@pytest.mark.slow
+def test_compare_explains_without_params_and_evaluate_measures_structure(
+    copies: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = tmp_path / "run"
+    args = ["--preset", "packages", "--data", str(copies), "--out", str(run), "--quiet"]
+    small = ["--set", "data.image_size=32", "--set", "train.batch_size=48"]
+    small += ["--set", "data.test_fraction=0.5", *(f"--set={t}" for t in TINY)]
+    assert main(["train", *args, *small, "--epochs", "2"]) == 0
+    calibration = json.loads((run / "calibration.json").read_text())
+    assert set(calibration["thresholds"]) == {"same design", "same family"}
+    assert "filled" in calibration["trained_styles"]
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(run), "--json", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 <= result["one_change_ordering"] <= 1
+    assert any(k.startswith("one_change_ordering_") for k in result)
+    for name in ("family", "dies", "memory_stacks"):
+        assert 0 <= result[f"attribute_accuracy_{name}"] <= 1
+    # two designs that differ by one change, their params.json removed
+    original = next(p for p in copies.glob("*/*") if (p / "params.json").is_file())
+    params = json.loads((original / "params.json").read_text())
+    copy = next(
+        p
+        for p in original.parent.iterdir()
+        if json.loads((p / "params.json").read_text())["variant_of"]
+    )
+    a, b = tmp_path / "a", tmp_path / "b"
+    for src, dst in ((original, a), (copy, b)):
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns("params.json", "renders"))
+    picture = tmp_path / "explained.png"
+    cmd = ["compare", str(a), str(b), "--model", str(run), "--picture", str(picture)]
+    assert main([*cmd, "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] in ("same design", "same family", "different family")
+    assert 0 <= out["same_family_percentile"] <= 100
+    assert set(out["attributes"]["a"]) == set(ATTRIBUTES)
+    assert out["true_differences"] is None  # no params.json: the words are the model's
+    predicted_a = {k: v["value"] for k, v in out["attributes"]["a"].items()}
+    predicted_b = {k: v["value"] for k, v in out["attributes"]["b"].items()}
+    assert out["differing_attributes"] == differing(predicted_a, predicted_b)
+    assert np.array(out["difference_maps"]["a"]["top"]).shape == (8, 8)
+    assert picture.stat().st_size > 10_000
+    assert main(cmd[:-2] + ["--quiet"]) == 0
+    words = capsys.readouterr().out
+    assert out["verdict"] in words and "memory stacks" in words and "predicted" in words
+    # with params.json in both folders, the true differences too
+    assert main(["compare", str(original), str(copy), "--model", str(run), "--json"]) == 0
+    truth = json.loads(capsys.readouterr().out)["true_differences"]
+    change = json.loads((copy / "params.json").read_text())["variant_of"]
+    assert truth and params["family"] not in truth
+    assert any(change["change"] in k or k in ("die_count", "memory_stack_count") for k in truth)
+
+
+def test_compare_refuses_a_design_missing_a_view(copies: Path, tmp_path: Path, capsys) -> None:
+    net = _net(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    from simnet.models.store import save_model
+
+    save_model(run, net.model, {"config": net.config.to_dict()})
+    broken = tmp_path / "broken"
+    shutil.copytree(next(copies.glob("csp/csp-0000")), broken)
+    (broken / "side.png").unlink()
+    whole = next(copies.glob("csp/csp-0000"))
+    assert main(["compare", str(whole), str(broken), "--model", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("simnet: error:") and "side" in err[0]
+
+
+def test_compare_with_a_single_image_model_refuses_design_folders(
+    copies: Path, tiny_run: tuple[Path, Path], capsys
+) -> None:
+    _, run = tiny_run
+    a, b = sorted(copies.glob("csp/*"))[:2]
+    assert main(["compare", str(a), str(b), "--model", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("simnet: error:") and "folder" in err[0]
