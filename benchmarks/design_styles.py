@@ -1,13 +1,19 @@
-"""Does a design model recognise designs in drawing styles it never saw?
+"""Does a design model recognise designs in drawing styles it never saw, and does it see
+their structure?
 
-Trains ``--preset packages`` on a library drawn without the ``--hold-out`` styles, then
-evaluates it on the same designs (same seed, so the same designs and the same test split)
-drawn in every style: each held-out design's drawing in each style is a query, searched
-among all the library's designs in the default style. Prints re-identification rank 1 and
-family precision@1 per style, the held-out styles marked.
+Trains ``--preset packages`` on a library drawn without the ``--hold-out`` styles, each
+design with ``--variants`` one-change copies, then evaluates it on the same designs and
+copies (same seed, so the same designs and the same test split) drawn in every style:
+
+- each held-out design's drawing in each style is a query, searched among all the
+  library's designs (copies included) in the default style: re-identification rank 1 and
+  family precision@1 per style, the held-out styles marked;
+- one-change ordering per kind of change: is a redrawing A' of a held-out design A nearer
+  to A than A's one-change copy B?
+- attribute accuracy per attribute, over the held-out designs' drawings.
 
     python benchmarks/design_styles.py --out runs/styles [--hold-out dimensioned true-scale]
-        [--epochs 32] [--set augment.greyscale=0.3 ...]
+        [--epochs 40] [--variants 1] [--set augment.greyscale=0.3 ...]
 """
 
 from __future__ import annotations
@@ -22,18 +28,23 @@ from simnet.eval.designs import evaluate_designs
 from simnet.inference import SimNet
 from simnet.packages.generate import generate_packages
 from simnet.packages.render import DEFAULT_STYLE, STYLES
+from simnet.runtime import cpu_name
 from simnet.train import train
 
 
-def libraries(out: Path, designs: int, held_out: list[str]) -> tuple[Path, Path]:
+def libraries(out: Path, designs: int, held_out: list[str], variants: int) -> tuple[Path, Path]:
     """The training library (no held-out style) and the evaluation one (every style)."""
     seen = [DEFAULT_STYLE, *(s for s in STYLES if s != DEFAULT_STYLE and s not in held_out)]
     train_lib, eval_lib = out / "train-library", out / "eval-library"
     if not train_lib.exists():
-        generate_packages(train_lib, designs, renders=4, styles=seen, progress=False)
+        generate_packages(
+            train_lib, designs, renders=4, styles=seen, variants=variants, progress=False
+        )
     if not eval_lib.exists():
         every = [DEFAULT_STYLE, *(s for s in STYLES if s != DEFAULT_STYLE)]
-        generate_packages(eval_lib, designs, renders=len(every), styles=every, progress=False)
+        generate_packages(
+            eval_lib, designs, renders=len(every), styles=every, variants=variants, progress=False
+        )
     return train_lib, eval_lib
 
 
@@ -42,11 +53,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/styles"))
     parser.add_argument("--hold-out", nargs="+", default=["dimensioned", "true-scale"])
     parser.add_argument("--designs", type=int, default=600)
-    parser.add_argument("--epochs", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--variants", type=int, default=1, help="one-change copies per design")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--name", default="model")
     args = parser.parse_args()
-    train_lib, eval_lib = libraries(args.out, args.designs, args.hold_out)
+    train_lib, eval_lib = libraries(args.out, args.designs, args.hold_out, args.variants)
     run = args.out / args.name
     if not (run / "model.safetensors").is_file():
         config = load_config(
@@ -56,7 +68,7 @@ def main() -> None:
         )
         started = time.perf_counter()
         train(config, run, progress=False)
-        print(f"trained in {time.perf_counter() - started:.0f} s")
+        print(f"trained in {time.perf_counter() - started:.0f} s ({cpu_name()})")
     result = evaluate_designs(SimNet.load(run), eval_lib, [1])
     (run / "styles.json").write_text(json.dumps(result, indent=1) + "\n")
     print(f"{args.name}: {' '.join(args.overrides) or 'preset'}; held out: {args.hold_out}")
@@ -71,6 +83,30 @@ def main() -> None:
             f"{result[f'queries_{style}']:>9}{mark}"
         )
     print(f"all: re-id@1 {result['reid_rank1']:.3f}, family P@1 {result['knn_accuracy']:.3f}")
+    for kind in ("seen", "held_out"):
+        if f"reid_rank1_{kind}_worst" in result:
+            print(
+                f"worst {kind.replace('_', '-')} style: re-id@1 "
+                f"{result[f'reid_rank1_{kind}_worst']:.3f}, family P@1 "
+                f"{result[f'family_precision_at_1_{kind}_worst']:.3f}"
+            )
+    changes = sorted(k.removeprefix("one_change_cases_") for k in result if "_cases_" in k)
+    if changes:
+        print(f"{'one change':<16}{'ordering':>9}{'cases':>7}")
+        for change in changes:
+            print(
+                f"{change:<16}{result[f'one_change_ordering_{change}']:>9.3f}"
+                f"{result[f'one_change_cases_{change}']:>7}"
+            )
+        print(f"{'all':<16}{result['one_change_ordering']:>9.3f}")
+    attributes = [k for k in result if k.startswith("attribute_accuracy_")]
+    if attributes:
+        print(
+            "attribute accuracy: "
+            + ", ".join(
+                f"{k.removeprefix('attribute_accuracy_')} {result[k]:.3f}" for k in attributes
+            )
+        )
 
 
 if __name__ == "__main__":

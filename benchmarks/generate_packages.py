@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -21,16 +20,7 @@ from pathlib import Path
 from simnet.packages.families import FAMILIES, build
 from simnet.packages.generate import design_seed
 from simnet.packages.params import design_params
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from simnet.runtime import cpu_name
 
 
 def library_rate(designs: int, renders: int, size: int, workers: int) -> float:

@@ -41,6 +41,9 @@ class DataConfig:
     # Designs (model.views set) are labelled by family, or by design: each design a class
     # whose drawings are its samples.
     labels: Literal["family", "design"] = "family"
+    # Designs: each view cropped to what is drawn on it before it is scaled to image_size,
+    # so a drawing's margins and the share of the frame it fills do not matter.
+    trim: bool = False
 
     def checks(self) -> list[Check]:
         return [

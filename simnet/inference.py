@@ -78,6 +78,7 @@ class SimNet:
             "flip": self.config.eval.flip,
             "shift": self.config.eval.shift,
             "views": list(self.config.model.views),
+            **({"trim": True} if self.config.data.trim else {}),
             "view_fusion": self.config.model.view_fusion,
         }
 
@@ -218,7 +219,7 @@ class SimNet:
         """
         size = self.config.data.image_size
         if self.views:
-            return decode_design(path, size, self.views)
+            return decode_design(path, size, self.views, self.config.data.trim)
         if Path(path).is_dir():
             raise ImageError(f"{path} is a folder; this model embeds image files")
         return decode_image(path, size)

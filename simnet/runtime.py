@@ -67,3 +67,17 @@ def training_device(setting: str) -> torch.device:
     if device.index >= torch.cuda.device_count():
         raise SimNetError(f"{device} asked for, but {torch.cuda.device_count()} GPU(s) here")
     return device
+
+
+def cpu_name() -> str:
+    """The CPU's model name, for timings (they mean little without it)."""
+    import platform
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"

@@ -298,3 +298,29 @@ def test_compare_with_a_single_image_model_refuses_design_folders(
     assert main(["compare", str(a), str(b), "--model", str(run)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("simnet: error:") and "folder" in err[0]
+
+
+def test_trim_makes_the_share_of_the_frame_irrelevant(tmp_path: Path) -> None:
+    from simnet.data.images import decode_image
+
+    drawing = np.full((96, 96, 3), 235, np.uint8)
+    drawing[8:88, 8:88] = (30, 90, 40)  # a substrate
+    drawing[30:60, 20:50] = (40, 40, 160)  # a die
+    drawing[30:60, 60:80] = (200, 120, 0)  # a memory stack
+    full = np.full((128, 128, 3), 235, np.uint8)
+    full[16:112, 16:112] = drawing
+    small = np.full((128, 128, 3), 235, np.uint8)  # drawn at half the size ...
+    small[40:88, 40:88] = np.asarray(Image.fromarray(drawing).resize((48, 48)))
+    small[118:121, 4:30] = 0  # ... with a scale bar in a corner
+    for name, image in (("full", full), ("small", small)):
+        Image.fromarray(image).save(tmp_path / f"{name}.png")
+    trimmed = [decode_image(tmp_path / f"{n}.png", 32, trim=True) for n in ("full", "small")]
+    plain = [decode_image(tmp_path / f"{n}.png", 32) for n in ("full", "small")]
+
+    def differ(pair: list[np.ndarray]) -> float:
+        return float(np.abs(pair[0].astype(int) - pair[1].astype(int)).mean())
+
+    assert differ(trimmed) < differ(plain) / 4
+    blank = np.full((40, 60, 3), 200, np.uint8)  # nothing drawn: kept whole, padded square
+    Image.fromarray(blank).save(tmp_path / "blank.png")
+    assert (decode_image(tmp_path / "blank.png", 16, trim=True) == 200).all()

@@ -99,6 +99,7 @@ def _decode_into(source: Source, size: int, folder: Path) -> dict:
     splits: list[str | None] = []
     skipped: list[tuple[str, str]] = []
     keep_aspect = getattr(source, "keep_aspect", False)  # drawings: scaled, not stretched
+    trim = getattr(source, "trim", False)  # ... and cropped to their content
     with (folder / "images.u8").open("wb") as out:  # (N, S, S, 3) uint8, streamed
         for record, payload in tqdm(
             source.stream(),
@@ -116,7 +117,7 @@ def _decode_into(source: Source, size: int, folder: Path) -> dict:
                     same = payload.shape[:2] == (size, size)
                     image = payload if same else decode_resized(payload, size)
                 else:
-                    image = decode_image(payload, size, keep_aspect=keep_aspect)
+                    image = decode_image(payload, size, keep_aspect=keep_aspect, trim=trim)
             except ImageError as exc:
                 skipped.append((record.key, skip_reason("image data", exc)))
                 continue

@@ -69,14 +69,16 @@ class DesignSource(FileListSource):
     """Every view file of every design folder under ``root``, in design order.
 
     The record label is ``"<family>\\t<design>"``; :func:`load_designs` picks the level.
-    Views that are not square are padded to a square, not stretched.
+    Views that are not square are padded to a square, not stretched; with ``trim`` they
+    are first cropped to their content.
     """
 
     keep_aspect = True
 
-    def __init__(self, root: str | Path, views: tuple[str, ...] = VIEWS):
+    def __init__(self, root: str | Path, views: tuple[str, ...] = VIEWS, trim: bool = False):
         self.root = Path(root).resolve()
         self.views = tuple(views)
+        self.trim = trim
         if not self.root.is_dir():
             raise SimNetError(f"design folder not found: {root}")
         self._files = self._scan()
@@ -99,7 +101,7 @@ class DesignSource(FileListSource):
         return found
 
     def _origin(self) -> str:
-        return f"designs|{self.root}|{','.join(self.views)}|aspect"
+        return f"designs|{self.root}|{','.join(self.views)}|aspect{'|trim' * self.trim}"
 
 
 def load_all_designs(
@@ -109,13 +111,14 @@ def load_all_designs(
     cache_dir: str | Path | None,
     labels: str,
     views: tuple[str, ...],
+    trim: bool = False,
 ) -> tuple[ImageSet, np.ndarray]:
     """Every readable design under ``root``, drawings under ``renders/`` and unlabelled ones
     included, and the split of each, ``(N,)`` TRAIN or TEST (all drawings of a design on
     one side). :func:`load_designs` and :func:`load_library` choose from it."""
     if labels not in LABEL_LEVELS:
         raise SimNetError(f"data.labels must be one of {LABEL_LEVELS}, got {labels!r}")
-    source = DesignSource(root, views)
+    source = DesignSource(root, views, trim)
     flat = load_images(source, image_size, cache_dir)
     by_folder: dict[str, dict[str, int]] = {}  # design folder -> view -> flat index
     for i, key in enumerate(flat.keys):
@@ -183,6 +186,7 @@ def load_designs(
     cache_dir: str | Path | None = None,
     labels: str = "family",
     views: tuple[str, ...] = VIEWS,
+    trim: bool = False,
 ) -> Dataset:
     """A design library as a :class:`Dataset` whose images are ``(N, V, S, S, 3)``.
 
@@ -193,7 +197,7 @@ def load_designs(
     Args:
         labels: ``"family"`` (the design's parent folder) or ``"design"``.
     """
-    whole, split = load_all_designs(root, image_size, test_fraction, cache_dir, labels, views)
+    whole, split = load_all_designs(root, image_size, test_fraction, cache_dir, labels, views, trim)
     labelled = np.array([whole.classes[i] != "" for i in whole.labels])
     primary = np.array([is_primary(k) for k in whole.keys])
     train = whole.subset(np.flatnonzero((split == TRAIN) & labelled))
@@ -208,17 +212,19 @@ def load_library(
     image_size: int,
     cache_dir: str | Path | None = None,
     views: tuple[str, ...] = VIEWS,
+    trim: bool = False,
 ) -> ImageSet:
     """Every design under ``root`` (its own drawing, not ``renders/``), labelled by family
     where it has one: what an index of a design library holds."""
-    whole, _ = load_all_designs(root, image_size, 0.0, cache_dir, "family", views)
+    whole, _ = load_all_designs(root, image_size, 0.0, cache_dir, "family", views, trim)
     return whole.subset(np.flatnonzero([is_primary(k) for k in whole.keys]))
 
 
 def decode_design(
-    folder: str | Path, image_size: int, views: tuple[str, ...] = VIEWS
+    folder: str | Path, image_size: int, views: tuple[str, ...] = VIEWS, trim: bool = False
 ) -> np.ndarray:
-    """The views of one design folder as ``(V, S, S, 3)`` uint8.
+    """The views of one design folder as ``(V, S, S, 3)`` uint8 (aspect kept; ``trim``:
+    each cropped to its content first).
 
     Raises:
         ImageError: a view is missing or unreadable.
@@ -228,7 +234,9 @@ def decode_design(
         raise ImageError(
             f"{folder} is not a design folder (it needs {', '.join(v + '.png' for v in views)})"
         )
-    return np.stack([decode_image(files[v], image_size, keep_aspect=True) for v in views])
+    return np.stack(
+        [decode_image(files[v], image_size, keep_aspect=True, trim=trim) for v in views]
+    )
 
 
 def is_primary(key: str) -> bool:

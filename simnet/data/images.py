@@ -54,13 +54,53 @@ def pad_square(image: Image.Image) -> Image.Image:
     return square
 
 
+def trim_to_content(image: Image.Image, margin: float = 0.04, tolerance: int = 24) -> Image.Image:
+    """``image`` cropped to its drawing: the box of the main group of drawn pixels (those
+    that differ from the border's colour by more than ``tolerance`` in a channel; pixels
+    within 3% of the side of each other are one group), grown by ``margin`` of its longer
+    side. The main group is the one with the most drawn pixels in the middle half of the
+    image (a drawing is centred; a scale bar or a title block is not), or, with none
+    there, the largest. Where nothing is drawn the whole image is kept."""
+    from scipy import ndimage
+
+    pixels = np.asarray(image).astype(np.int16)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    ink = (np.abs(pixels - np.median(border, axis=0)) > tolerance).any(axis=2)
+    if not ink.any():
+        return image
+    reach = max(1, round(0.03 * max(image.size)))
+    groups, count = ndimage.label(ndimage.binary_dilation(ink, iterations=reach))
+    middle = np.zeros_like(ink)
+    h, w = ink.shape
+    middle[h // 4 : h - h // 4, w // 4 : w - w // 4] = True
+    sizes = ndimage.sum(ink & middle, groups, index=np.arange(1, count + 1))
+    if not sizes.max() > 0:
+        sizes = ndimage.sum(ink, groups, index=np.arange(1, count + 1))
+    rows, cols = np.nonzero(ink & (groups == 1 + int(np.argmax(sizes))))
+    top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+    pad = round(margin * max(bottom - top, right - left))
+    box = (
+        max(0, left - pad),
+        max(0, top - pad),
+        min(image.width, right + 1 + pad),
+        min(image.height, bottom + 1 + pad),
+    )
+    return image.crop(box)
+
+
 def decode_image(
-    data: bytes | str | Path, size: int, max_pixels: int = MAX_PIXELS, keep_aspect: bool = False
+    data: bytes | str | Path,
+    size: int,
+    max_pixels: int = MAX_PIXELS,
+    keep_aspect: bool = False,
+    trim: bool = False,
 ) -> np.ndarray:
     """Decodes image bytes (or a file path) to a ``(size, size, 3)`` uint8 RGB array.
 
     ``keep_aspect``: a non-square image is first padded to a square with its border's
-    colour (a drawing's background), so that it is scaled, not stretched.
+    colour (a drawing's background), so that it is scaled, not stretched. ``trim``: a
+    drawing is first cropped to its content (:func:`trim_to_content`), so that how much
+    of its frame it fills does not matter; implies ``keep_aspect``.
 
     Raises:
         NotAnImage: no image format recognises the data.
@@ -90,7 +130,9 @@ def decode_image(
                     )
                 opened.seek(0)  # first frame of animations
                 image = _to_rgb(ImageOps.exif_transpose(opened))
-                if keep_aspect and image.width != image.height:
+                if trim:
+                    image = trim_to_content(image)
+                if (keep_aspect or trim) and image.width != image.height:
                     image = pad_square(image)
                 if image.size != (size, size):
                     image = image.resize((size, size), Image.Resampling.BICUBIC)

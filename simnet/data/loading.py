@@ -14,7 +14,13 @@ def load_data(path: str | Path, data: DataConfig, views: list[str] | tuple[str, 
     """The train/test data set at ``path``: designs of ``views`` when there are views."""
     if views:
         return load_designs(
-            path, data.image_size, data.test_fraction, data.cache_dir, data.labels, tuple(views)
+            path,
+            data.image_size,
+            data.test_fraction,
+            data.cache_dir,
+            data.labels,
+            tuple(views),
+            data.trim,
         )
     return load_dataset(open_source(path), data.image_size, data.test_fraction, data.cache_dir)
 
@@ -22,5 +28,5 @@ def load_data(path: str | Path, data: DataConfig, views: list[str] | tuple[str, 
 def load_all(path: str | Path, data: DataConfig, views: list[str] | tuple[str, ...]) -> ImageSet:
     """Every image (or design) at ``path``, labelled or not, in one set (for an index)."""
     if views:
-        return load_library(path, data.image_size, data.cache_dir, tuple(views))
+        return load_library(path, data.image_size, data.cache_dir, tuple(views), data.trim)
     return load_images(open_source(path), data.image_size, data.cache_dir)

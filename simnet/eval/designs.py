@@ -192,6 +192,7 @@ def evaluate_designs(
         config.data.cache_dir,
         "family",
         net.views,
+        config.data.trim,
     )
     started = time.perf_counter()
     views = net.embed_views(whole.images, config.eval.batch_size, progress)  # (N, V, D)

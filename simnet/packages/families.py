@@ -215,7 +215,7 @@ def _interposer_sample(rng: random.Random) -> Spec:
     "interposer-2.5d",
     ("silicon", "rdl"),
     {
-        "memory-stacks": ("stacks", (2, 4, 6, 8)),
+        "memory-stacks": ("stacks", (1, 2, 3, 4, 5, 6, 7, 8)),
         "dies": ("logic", (1, 2)),
         "lid": ("lid", (0, 1)),
         "variant": ("carrier", ("silicon", "rdl")),
@@ -239,7 +239,7 @@ def interposer(s: Spec) -> Design:
     ("hybrid", "micro-bump"),
     {
         "stack-height": ("top_dies", (1, 2, 3, 4)),
-        "memory-stacks": ("stacks", (2, 4, 6, 8)),
+        "memory-stacks": ("stacks", (1, 2, 3, 4, 5, 6, 7, 8)),
         "bonding": ("bond", ("hybrid", "micro-bump")),
     },
 )
@@ -260,11 +260,12 @@ def soic(s: Spec) -> Design:
 
 
 def _two_point_five(d: Design, s: Spec, carrier: str, top_dies: int) -> None:
-    """Logic (or a 3-D stack) between two columns of HBM stacks on an interposer."""
+    """Logic (or a 3-D stack) between two columns of HBM stacks on an interposer; with an
+    odd number of stacks the right column has one fewer (a stack left out)."""
     rng = random.Random(s["seed"])
     hw, hd = HBM[s["hbm"]]["footprint"]
     hbm_h = HBM[s["hbm"]]["height"]
-    per_col = s["stacks"] // 2
+    per_col = (s["stacks"] + 1) // 2
     gap = rng.uniform(0.5, 1.0)  # HBM to logic and HBM to HBM (facts: hbm_stack_gap)
     col_d = per_col * hd + (per_col - 1) * gap
     lw, ld = s["logic_w"], max(s["logic_w"] * s["logic_d"], min(col_d, 30.0))
