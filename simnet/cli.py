@@ -463,9 +463,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         [_index_file(), _model(required=False)],
         help="web service and page: search the index by uploaded image",
         description="Serve an index over HTTP (FastAPI + uvicorn): POST /search, "
-        "POST /compare, GET /images/{id}, GET /health, the API's schema at /docs, and at / "
-        "a page where you drop an image and see its matches. The index file is reloaded "
-        "when it changes on disk.",
+        "POST /compare, POST /explain (how the query and a match differ), GET /images/{id} "
+        "(?view=front for a design's view), GET /health, the API's schema at /docs, and at / "
+        "a page where you drop an image and see its matches, and click one to see how it "
+        "differs. The index file is reloaded when it changes on disk.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
@@ -935,7 +936,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         found = explain(net, args.a, args.b)
     except ImageError as exc:
         raise SimNetError(str(exc)) from None
-    picture = save_picture(found, net.views, args.picture) if args.picture else None
+    trim = bool(net.views) and net.config.data.trim
+    picture = save_picture(found, net.views, args.picture, trim) if args.picture else None
     if args.json:
         _print_json({**found.to_dict(), "picture": str(picture) if picture else None})
         return 0

@@ -208,11 +208,14 @@ def difference_maps(net: SimNet, arrays: np.ndarray) -> np.ndarray:
     return maps / top if top > 0 else maps
 
 
-def _originals(path: str | Path, views: tuple[str, ...]) -> list[tuple[str, np.ndarray]]:
-    """The images as drawn (full resolution, padded square as the model sees them)."""
+def _originals(
+    path: str | Path, views: tuple[str, ...], trim: bool = False
+) -> list[tuple[str, np.ndarray]]:
+    """The images as drawn, at full resolution, framed as the model sees them: trimmed to
+    the drawing where the model trims, padded square."""
     from PIL import Image
 
-    from simnet.data.images import pad_square
+    from simnet.data.images import pad_square, trim_to_content
 
     if not views:
         with Image.open(path) as image:
@@ -224,21 +227,28 @@ def _originals(path: str | Path, views: tuple[str, ...]) -> list[tuple[str, np.n
     for view in views:
         with Image.open(files[view]) as image:
             rgb = image.convert("RGB")
+            rgb = trim_to_content(rgb) if trim else rgb
             out.append((view, np.asarray(pad_square(rgb) if rgb.width != rgb.height else rgb)))
     return out
 
 
-def save_picture(result: Comparison | Explanation, views: tuple[str, ...], out: str | Path) -> Path:
+def save_picture(
+    result: Comparison | Explanation,
+    views: tuple[str, ...],
+    out: str | Path,
+    trim: bool = False,
+) -> Path:
     """Both designs side by side, one row each, one column per view, with the distances;
     an explanation adds the difference maps over the views and a panel with the verdict
-    and both designs' attributes (the differing ones marked)."""
+    and both designs' attributes (the differing ones marked). ``trim``: the model trims
+    its views to their drawing (``data.trim``), so the views are shown trimmed too."""
     from simnet.plots import pyplot, save_figure
 
     explained = result if isinstance(result, Explanation) else None
     comparison = explained.comparison if explained else result
     assert isinstance(comparison, Comparison)
     plt = pyplot()
-    rows = [_originals(comparison.a, views), _originals(comparison.b, views)]
+    rows = [_originals(comparison.a, views, trim), _originals(comparison.b, views, trim)]
     cols = len(rows[0])
     panel = 1 if explained else 0
     widths = [1.0] * cols + [1.5] * panel

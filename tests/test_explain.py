@@ -324,3 +324,25 @@ def test_trim_makes_the_share_of_the_frame_irrelevant(tmp_path: Path) -> None:
     blank = np.full((40, 60, 3), 200, np.uint8)  # nothing drawn: kept whole, padded square
     Image.fromarray(blank).save(tmp_path / "blank.png")
     assert (decode_image(tmp_path / "blank.png", 16, trim=True) == 200).all()
+
+
+def test_index_skips_a_design_missing_a_view_with_a_counted_warning(
+    copies: Path, tmp_path: Path
+) -> None:
+    from simnet.models.store import save_model
+    from tests.helpers import simnet
+
+    net = _net(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model(run, net.model, {"config": net.config.to_dict()})
+    library = tmp_path / "lib"
+    shutil.copytree(copies, library)
+    broken = next(library.glob("csp/csp-0000"))
+    (broken / "front.png").unlink()
+    total = sum(1 for p in library.glob("*/*") if p.is_dir())
+    result = simnet("index", "--model", run, "--data", library, "--out", tmp_path / "x.index")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"indexed {total - 1} designs" in result.stdout
+    assert "skipped 1 of" in result.stderr and "csp-0000: no front" in result.stderr

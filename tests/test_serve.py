@@ -3,6 +3,7 @@ can be read through it."""
 
 from __future__ import annotations
 
+import base64
 import io
 import time
 from pathlib import Path
@@ -175,35 +176,155 @@ def test_concurrent_searches_each_get_their_own_answer(served) -> None:
         assert first == path and k == 3 + int(Path(path).stem) % 3
 
 
-def test_a_multi_view_model_takes_one_file_per_view(tmp_path) -> None:
-    """Package designs: search and compare take top, front and side; pictures are the top
-    views."""
+def design_service(library: Path, folder: Path, *overrides: str) -> TestClient:
+    """A service over the designs in ``library``, with an untrained design model that has
+    attribute heads (the "packages" preset) and no calibration."""
+    import torch
+
     from simnet.config import load_config
     from simnet.models import build_model
     from simnet.models.store import save_model
+
+    tiny = ["model.widths=[4,8,8,8]", "model.branch_width=4", "model.embedding_dim=8"]
+    settings = [f"data.cache_dir={folder / 'cache'}", *tiny, *overrides]
+    config = load_config(None, settings, preset="packages")
+    model_dir = folder / "model"
+    meta = {"config": config.to_dict(), "classes": [], "data": str(library), "format": 1}
+    torch.manual_seed(0)
+    save_model(model_dir, build_model(config.model, load_weights=False), meta)
+    build_index(SimNet.load(model_dir), library, model_path=model_dir).save(folder / "d.index")
+    return TestClient(create_app(folder / "d.index"))
+
+
+@pytest.fixture(scope="module")
+def designs(tmp_path_factory) -> tuple[TestClient, Path]:
+    """A service over 12 package designs (:func:`design_service`): ``(client, library)``."""
     from simnet.packages.generate import generate_packages
 
+    tmp_path = tmp_path_factory.mktemp("designs")
     library = tmp_path / "lib"
     generate_packages(library, 12, seed=3, size=64, progress=False)
-    tiny = ["model.widths=[4,8,8,8]", "model.branch_width=4", "model.embedding_dim=8"]
-    config = load_config(None, [f"data.cache_dir={tmp_path / 'cache'}", *tiny], preset="packages")
-    model_dir = tmp_path / "model"
-    meta = {"config": config.to_dict(), "classes": [], "data": str(library), "format": 1}
-    save_model(model_dir, build_model(config.model, load_weights=False), meta)
-    build_index(SimNet.load(model_dir), library, model_path=model_dir).save(tmp_path / "d.index")
-    client = TestClient(create_app(tmp_path / "d.index"))
+    return design_service(library, tmp_path), library
+
+
+def design_views(design: Path, prefix: str = "") -> dict:
+    return {f"{prefix}{v}": (f"{v}.png", (design / f"{v}.png").read_bytes(), "image/png")
+            for v in ("top", "front", "side")}  # fmt: skip
+
+
+def test_a_multi_view_model_takes_one_file_per_view(designs) -> None:
+    """Package designs: search and compare take top, front and side; pictures are the top
+    views, or the view asked for."""
+    client, library = designs
     design = sorted(p.parent for p in library.rglob("top.png"))[0]
-
-    def views(prefix: str = "") -> dict:
-        return {f"{prefix}{v}": (f"{v}.png", (design / f"{v}.png").read_bytes(), "image/png")
-                for v in ("top", "front", "side")}  # fmt: skip
-
     assert client.get("/health").json()["views"] == ["top", "front", "side"]
-    found = client.post("/search", files=views(), data={"k": "3"}).json()["matches"]
+    found = client.post("/search", files=design_views(design), data={"k": "3"}).json()["matches"]
     assert found[0]["path"] == str(design.resolve()) and found[0]["distance"] < 1e-3
     picture = client.get(found[0]["url"])
     assert picture.content == (design / "top.png").read_bytes()
-    same = client.post("/compare", files={**views("a."), **views("b.")}).json()
-    assert same["distance"] < 1e-3
-    missing = client.post("/search", files={"top": views()["top"]})
+    for view in ("top", "front", "side"):
+        shown = client.get(found[0]["url"], params={"view": view})
+        assert shown.status_code == 200 and shown.content == (design / f"{view}.png").read_bytes()
+    for view in ("back", "../params.json", "top.png"):  # only the model's views, by name
+        assert client.get(found[0]["url"], params={"view": view}).status_code == 422
+    same = client.post(
+        "/compare", files={**design_views(design, "a."), **design_views(design, "b.")}
+    )
+    assert same.json()["distance"] < 1e-3
+    missing = client.post("/search", files={"top": design_views(design)["top"]})
     assert missing.status_code == 422 and "'front'" in missing.json()["detail"]
+
+
+def test_explain_says_how_a_query_and_a_match_differ(designs) -> None:
+    """/explain: the verdict (None: no calibration), the summary, both sides' attributes,
+    and a difference map over each view of each side, as data and as overlays."""
+    client, library = designs
+    design, other = sorted(p.parent for p in library.rglob("top.png"))[:2]
+    found = client.post("/search", files=design_views(design), data={"k": "12"}).json()
+    match = next(m for m in found["matches"] if m["path"] == str(other.resolve()))
+    response = client.post("/explain", files=design_views(design), data={"match": match["id"]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["views"] == ["top", "front", "side"]
+    assert body["a"] == "top.png+front.png+side.png" and body["b"] == match["path"]
+    assert body["verdict"] is None and body["same_family_percentile"] is None
+    assert body["summary"].startswith(f"similarity {body['similarity']:.3f}")
+    assert body["similarity"] == pytest.approx(1 - match["distance"] ** 2 / 2, abs=1e-3)
+    names = ["family", "dies", "memory_stacks", "cover", "bonding"]
+    assert list(body["attributes"]["a"]) == names and list(body["attributes"]["b"]) == names
+    assert body["attribute_labels"]["memory_stacks"] == "memory stacks"
+    assert set(body["differing_attributes"]) <= set(names)
+    size = client.app.state.service.net.config.data.image_size
+    for side in "ab":
+        assert list(body["difference_maps"][side]) == body["views"]
+        assert list(body["overlays"][side]) == body["views"]
+        for url in body["overlays"][side].values():
+            assert url.startswith("data:image/png;base64,")
+            overlay = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+            assert overlay.mode == "RGBA" and overlay.size == (size, size)
+    assert max(np.asarray(Image.open(io.BytesIO(base64.b64decode(u.split(",")[1]))))[..., 3].max()
+               for u in body["overlays"]["a"].values()) > 0  # fmt: skip
+    for view, url in body["match"]["view_urls"].items():
+        assert client.get(url).content == (other / f"{view}.png").read_bytes()
+    itself = client.post(
+        "/explain", files=design_views(design), data={"match": found["matches"][0]["id"]}
+    )
+    assert itself.json()["similarity"] == pytest.approx(1, abs=1e-4)
+    assert itself.json()["differing_attributes"] == []
+    assert "pictures" not in body  # the maps lie over the files as drawn, padded square
+
+
+def test_a_model_that_trims_views_is_queried_and_explained_as_it_sees_them(
+    designs, tmp_path
+) -> None:
+    """With ``data.trim`` a query's views are trimmed as the index's were (so a design finds
+    itself), and /explain adds the trimmed views the maps lie over."""
+    _, library = designs
+    client = design_service(library, tmp_path, "data.trim=true")
+    design = sorted(p.parent for p in library.rglob("top.png"))[0]
+    found = client.post("/search", files=design_views(design), data={"k": "2"}).json()["matches"]
+    assert found[0]["path"] == str(design.resolve()) and found[0]["distance"] < 1e-3
+    body = client.post(
+        "/explain", files=design_views(design), data={"match": found[1]["id"]}
+    ).json()
+    size = client.app.state.service.net.config.data.image_size
+    seen = client.app.state.service.net.decode(design)  # (V, S, S, 3), trimmed
+    for i, view in enumerate(body["views"]):
+        url = body["pictures"]["a"][view]
+        picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+        assert picture.shape == (size, size, 3) and np.array_equal(picture, seen[i])
+        assert list(body["pictures"]["b"]) == body["views"]
+
+
+def test_explain_refuses_what_it_cannot_explain(designs) -> None:
+    client, library = designs
+    design = sorted(p.parent for p in library.rglob("top.png"))[0]
+    unknown = client.post("/explain", files=design_views(design), data={"match": "999"})
+    assert unknown.status_code == 404 and "no image 999" in unknown.json()["detail"]
+    no_match = client.post("/explain", files=design_views(design))
+    assert no_match.status_code == 422 and "'match'" in no_match.json()["detail"]
+    not_an_id = client.post("/explain", files=design_views(design), data={"match": "../x"})
+    assert not_an_id.status_code == 422 and "id" in not_an_id.json()["detail"]
+    views = design_views(design)
+    del views["side"]
+    no_side = client.post("/explain", files=views, data={"match": "0"})
+    assert no_side.status_code == 422 and "'side'" in no_side.json()["detail"]
+    text = {**design_views(design), "front": ("f.txt", b"hello", "text/plain")}
+    assert client.post("/explain", files=text, data={"match": "0"}).status_code == 415
+
+
+def test_explain_with_a_single_image_model(served) -> None:
+    """A model of single images has one "view", the image; no attributes, no verdict."""
+    client, _, data = served
+    query = data / "square" / "002.png"
+    matches = client.post("/search", files=upload(query), data={"k": "2"}).json()["matches"]
+    response = client.post("/explain", files=upload(query), data={"match": matches[1]["id"]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["views"] == ["image"] and body["verdict"] is None
+    assert body["attributes"] == {"a": {}, "b": {}} and body["differing_attributes"] == []
+    assert body["similarity"] == pytest.approx(1 - matches[1]["distance"] ** 2 / 2, abs=1e-3)
+    assert list(body["overlays"]["a"]) == ["image"] and list(body["overlays"]["b"]) == ["image"]
+    assert list(body["difference_maps"]["b"]) == ["image"]
+    assert body["match"]["view_urls"] == {"image": matches[1]["url"]}
+    assert client.get(matches[1]["url"], params={"view": "top"}).status_code == 422

@@ -90,10 +90,14 @@ class DesignSource(FileListSource):
 
     def _scan(self) -> list[tuple[Path, Record]]:
         found = []
+        self.incomplete: list[tuple[str, str]] = []  # (folder, reason): some views, not all
         for dirpath, _, _ in walk_tree(self.root):
             folder = Path(dirpath)
             files = view_files(folder, self.views)
             if files is None:
+                missing = [v for v in self.views if view_files(folder, (v,)) is None]
+                if len(missing) < len(self.views):
+                    self.incomplete.append((str(folder), "no " + ", ".join(missing)))
                 continue
             design, family, split = _identity(folder.relative_to(self.root).parts)
             for path in files.values():
@@ -130,7 +134,8 @@ def load_all_designs(
         for folder, g in by_folder.items()
         if folder not in complete
     ]
-    report_skipped(broken, len(by_folder), "design folders")
+    broken += source.incomplete
+    report_skipped(broken, len(by_folder) + len(source.incomplete), "design folders")
     if not complete:
         raise SimNetError(f"no readable designs in {root}")
     keys = sorted(complete)

@@ -1,14 +1,17 @@
-"""The web service: search an index by uploaded image, compare two images, see the matches.
+"""The web service: search an index by uploaded image, compare two images, see the matches,
+and have the difference between the query and a match explained.
 
 ``create_app(index_file)`` builds a FastAPI app; ``simnet serve`` runs it with uvicorn.
 Uploads are limited in bytes (413), pixels (413) and type (415); an upload that is an
-image but cannot be decoded, or a missing field, is a 422. Images are served only by the
-id the index gave them, never by a path from the request.
+image but cannot be decoded, or a missing field, is a 422. Images (and the views of an
+indexed design) are served only by the id the index gave them, never by a path from the
+request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import logging
 import queue
@@ -28,7 +31,9 @@ from PIL import Image
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from simnet.data.images import decode_image, is_image_name
+from simnet.compare import Explanation, explain_arrays
+from simnet.data.designs import view_files
+from simnet.data.images import MAX_PIXELS, decode_image, is_image_name
 from simnet.errors import ImageError, ImageTooLarge, NotAnImage, SimNetError
 from simnet.index import Match, SearchIndex, load_index
 from simnet.inference import SimNet
@@ -44,6 +49,10 @@ MEDIA_TYPES = {
     "WEBP": "image/webp",
 }
 MAX_K = 100
+# A difference map drawn over its view: 'magma' colours, as opaque as the map is strong
+# (up to OVERLAY_ALPHA), clear where it is weaker than OVERLAY_FLOOR.
+OVERLAY_ALPHA = 0.75
+OVERLAY_FLOOR = 0.15
 
 
 @dataclass(frozen=True)
@@ -96,8 +105,10 @@ class Service:
                 log.warning("kept the loaded index: %s", exc)
         return self._index
 
-    def read_image(self, key: str, limits: Limits) -> bytes:
-        """The bytes of an indexed image: its file, or its member of an archive."""
+    def read_image(self, key: str, limits: Limits, view: str | None = None) -> bytes:
+        """The bytes of an indexed image: its file, or its member of an archive; of an
+        indexed design, the file of ``view`` (one of the model's views; default: the
+        first)."""
         if "::" in key:
             archive, member = key.split("::", 1)
             if archive not in self._archives:
@@ -106,8 +117,11 @@ class Service:
                 raise FileNotFoundError(key)
             return self._archives[archive][member]
         path = Path(key)
-        if path.is_dir() and self.net.views:  # a design: show its first view
-            path = path / f"{self.net.views[0]}.png"
+        if path.is_dir() and self.net.views:  # a design: one of its views' files
+            files = view_files(path, self.net.views)
+            if files is None:
+                raise FileNotFoundError(f"{key} lacks a view")
+            path = files[view or self.net.views[0]]
         return path.read_bytes()
 
     def _load_archive(self, archive: str, limits: Limits) -> dict[str, bytes]:
@@ -260,9 +274,19 @@ async def _read_upload(form: Any, name: str, limits: Limits) -> tuple[str, bytes
     return upload.filename or name, data
 
 
+def _decode_array(net: SimNet, data: bytes, max_pixels: int) -> np.ndarray:
+    """An image as the model takes it: ``(S, S, 3)`` uint8 at its size; a design's view
+    as the index's designs were (:meth:`SimNet.decode`): padded to a square, not
+    stretched, and cropped to its drawing first where the model trims (``data.trim``)."""
+    size, views = net.config.data.image_size, bool(net.views)
+    trim = views and net.config.data.trim
+    return decode_image(data, size, max_pixels=max_pixels, keep_aspect=views, trim=trim)
+
+
 def _decode(net: SimNet, data: bytes, name: str, limits: Limits) -> np.ndarray:
+    """An uploaded image decoded (:func:`_decode_array`), or the 4xx that says why not."""
     try:
-        return decode_image(data, net.config.data.image_size, max_pixels=limits.max_pixels)
+        return _decode_array(net, data, limits.max_pixels)
     except ImageTooLarge as exc:
         raise HTTPException(413, f"{name}: {exc}") from None
     except NotAnImage:
@@ -279,6 +303,32 @@ def _parse_k(raw: Any) -> int:
     if not 1 <= k <= MAX_K:
         raise HTTPException(422, f"k must be a whole number from 1 to {MAX_K}")
     return k
+
+
+def _parse_id(raw: Any) -> int:
+    if raw is None:
+        raise HTTPException(422, "missing field 'match': the id of a match from /search")
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise HTTPException(422, "match must be the id of an indexed image") from None
+
+
+def _data_url(pixels: np.ndarray) -> str:
+    """A uint8 RGB or RGBA array as a PNG data URL."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _overlay(heat: np.ndarray) -> str:
+    """A difference map ``(S, S)`` in [0, 1] as a PNG data URL to lay over its view: the
+    'magma' colours, alpha in proportion to the map, clear where it is under the floor."""
+    from matplotlib import colormaps
+
+    rgba = colormaps["magma"](heat)
+    rgba[..., 3] = np.where(heat < OVERLAY_FLOOR, 0.0, OVERLAY_ALPHA * heat)
+    return _data_url((rgba * 255).round().astype(np.uint8))
 
 
 def create_app(
@@ -306,6 +356,7 @@ class Routes:
         self.service, self.batcher, self.limits = service, batcher, limits
         self.net = service.net
         self.views = service.net.views
+        self._explaining = threading.Lock()  # one explanation at a time: each is heavy
 
     async def read_item(self, form: Any, prefix: str) -> tuple[str, np.ndarray]:
         """One query item: an image, or a design (one image per view)."""
@@ -357,13 +408,79 @@ class Routes:
         distance = float(np.linalg.norm(vectors[0] - vectors[1]))
         return {"distance": distance, "similarity": 1.0 - distance**2 / 2.0}
 
-    def image(self, image_id: int) -> Response:
-        """The picture of an indexed image, by the id a search gave. Nothing else is served."""
+    async def explain(self, request: Request) -> dict[str, Any]:
+        """Multipart upload: the query as for /search (``image``, or one field per view)
+        and ``match``, the id of an indexed image (a match /search gave) -> how the two
+        differ: ``a`` is the query and ``b`` the match, with the similarity, the verdict
+        (None: the model is not calibrated), the summary sentence, both sides' predicted
+        attributes (``attribute_labels`` names them in words) and the differing ones,
+        the coarse difference maps, and ``overlays``: per side and view, the full map as
+        a translucent PNG data URL to draw over that view's picture, which
+        ``match.view_urls`` serves for the match. A model that trims its views to their
+        drawing (``data.trim``) maps the trimmed views, not the files: its answer adds
+        ``pictures``, per side and view the image the model saw, to draw the map over."""
+        form = await request.form()
+        image_id = _parse_id(form.get("match"))
+        entry = self.service.index.entry(image_id)
+        if entry is None:
+            raise HTTPException(404, f"no image {image_id} in the index")
+        name, query = await self.read_item(form, "" if self.views else "image")
+        arrays = np.stack([query, self._read_indexed(image_id, entry.path)])
+        found = await asyncio.to_thread(self._explain, arrays, name, _text(entry.path))
+        views = list(self.views) or ["image"]
+        url = f"/images/{image_id}"
+        pictures = {}
+        if self.views and self.net.config.data.trim:  # the maps lie over the trimmed views
+            pictures["pictures"] = {
+                side: {v: _data_url(arrays[s, i]) for i, v in enumerate(views)}
+                for s, side in enumerate("ab")
+            }
+        return {
+            **pictures,
+            **found.to_dict(),
+            "views": views,
+            "attribute_labels": _labels(found),
+            "overlays": {
+                side: {v: _overlay(found.maps[s, i]) for i, v in enumerate(views)}
+                for s, side in enumerate("ab")
+            },
+            "match": {
+                "id": image_id,
+                "path": _text(entry.path),
+                "label": _text(entry.label),
+                "url": url,
+                "view_urls": {v: f"{url}?view={v}" if self.views else url for v in views},
+            },
+        }
+
+    def _explain(self, arrays: np.ndarray, a: str, b: str) -> Explanation:
+        with self._explaining:
+            return explain_arrays(self.net, arrays, a, b)
+
+    def _read_indexed(self, image_id: int, key: str) -> np.ndarray:
+        """An indexed image (a design: each view) decoded as a query is; 404 when it can
+        no longer be read."""
+
+        def read(view: str | None) -> np.ndarray:
+            data = self.service.read_image(key, self.limits, view)
+            return _decode_array(self.net, data, MAX_PIXELS)  # as it was indexed
+
+        try:
+            return np.stack([read(v) for v in self.views]) if self.views else read(None)
+        except (OSError, ImageError):
+            raise HTTPException(404, f"image {image_id} is no longer readable") from None
+
+    def image(self, image_id: int, view: str | None = None) -> Response:
+        """The picture of an indexed image, by the id a search gave; of a design, its first
+        view, or ``view`` (one of the model's views). Nothing else is served."""
+        if view is not None and view not in self.views:
+            allowed = ", ".join(self.views) if self.views else "none: this model takes images"
+            raise HTTPException(422, f"view must be one of the model's views ({allowed})")
         entry = self.service.index.entry(image_id)
         if entry is None:
             raise HTTPException(404, f"no image {image_id} in the index")
         try:
-            data = self.service.read_image(entry.path, self.limits)
+            data = self.service.read_image(entry.path, self.limits, view)
         except OSError:
             raise HTTPException(404, f"image {image_id} is no longer readable") from None
         media = _media_type(data)
@@ -393,6 +510,16 @@ def _register(app: FastAPI, routes: Routes) -> None:
     app.add_api_route(
         "/compare", routes.compare, methods=post, openapi_extra=compare_extra, responses=ERRORS
     )
+    match_field = {"type": "integer", "description": "the id of a match from /search"}
+    explain_extra = _form({**search_form, "match": match_field}, [*search_form, "match"])
+    explain_responses = {**ERRORS, 404: _detail("no such image in the index")}
+    app.add_api_route(
+        "/explain",
+        routes.explain,
+        methods=post,
+        openapi_extra=explain_extra,
+        responses=explain_responses,
+    )
     image_responses: dict[int | str, dict[str, Any]] = {
         200: {"content": {"image/*": {}}},
         404: _detail("no such image in the index"),
@@ -406,15 +533,24 @@ def _register(app: FastAPI, routes: Routes) -> None:
     )
 
 
+def _text(name: str) -> str:
+    """A name that is not UTF-8 (a file from another system's encoding) with its odd
+    bytes shown as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _shown(match: Match) -> dict[str, Any]:
-    """A match as JSON: a name that is not UTF-8 (a file from another system's encoding)
-    shows its odd bytes as ``\\xNN``, and the URL serves the picture whatever its name."""
-
-    def text(name: str) -> str:
-        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-    found = {**match.to_dict(), "path": text(match.path), "label": text(match.label)}
+    """A match as JSON: its names as text (:func:`_text`), and the URL that serves the
+    picture whatever its name."""
+    found = {**match.to_dict(), "path": _text(match.path), "label": _text(match.label)}
     return {**found, "url": f"/images/{match.id}"}
+
+
+def _labels(found: Explanation) -> dict[str, str]:
+    """The explained attributes' names in words."""
+    from simnet.packages.attributes import LABELS
+
+    return {name: LABELS.get(name, name.replace("_", " ")) for name in found.attributes[0]}
 
 
 def _media_type(data: bytes) -> str | None:
