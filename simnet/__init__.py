@@ -12,6 +12,7 @@ and for package designs::
     simnet.generate_packages("designs", 600, renders=4)
     run = simnet.train(simnet.load_config(preset="packages", overrides=[...]), "runs/designs")
     result = simnet.compare(simnet.SimNet.load(run), "designs/fcbga/fcbga-0000", "...")
+    found = simnet.explain(simnet.SimNet.load(run), "designs/a", "designs/b")  # and why
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from simnet.compare import compare
+    from simnet.compare import compare, explain
     from simnet.config import Config, load_config
     from simnet.errors import SimNetError
     from simnet.eval import evaluate
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 # line (``simnet --help`` above all) starts without importing torch.
 _WHERE = {
     "compare": "simnet.compare",
+    "explain": "simnet.compare",
     "Config": "simnet.config",
     "load_config": "simnet.config",
     "SimNetError": "simnet.errors",
@@ -86,6 +88,7 @@ __all__ = [
     "build_index",
     "compare",
     "evaluate",
+    "explain",
     "generate_packages",
     "load_config",
     "remove_from_index",

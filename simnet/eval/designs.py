@@ -181,6 +181,32 @@ def attribute_accuracy(net: SimNet, emb: np.ndarray, truth: np.ndarray) -> dict[
     return out
 
 
+def _family_retrieval(
+    emb: np.ndarray,
+    views: np.ndarray,
+    families: np.ndarray,
+    split: tuple[np.ndarray, np.ndarray],
+    ks: list[int],
+    names: tuple[str, ...],
+) -> dict[str, Any]:
+    """k-NN family accuracy, MAP@R and per-view precision@1 of the test designs among
+    the training designs."""
+    train, test = split
+    if not (len(train) and len(test)):
+        return {}
+    result: dict[str, Any] = {}
+    accuracy = knn_accuracy(emb[train], families[train], emb[test], families[test], ks)
+    result["knn_accuracy"] = accuracy[1]
+    result.update({f"knn_accuracy@{k}": v for k, v in accuracy.items() if k != 1})
+    result["family_precision_at_1"] = accuracy[1]
+    result["map_at_r"] = map_at_r(emb[train], families[train], emb[test], families[test])
+    for v, name in enumerate(names):  # what one view alone retrieves
+        one = views[:, v]
+        acc = knn_accuracy(one[train], families[train], one[test], families[test], [1])
+        result[f"family_precision_at_1_{name}"] = acc[1]
+    return result
+
+
 def evaluate_designs(
     net: SimNet, path: str | Path, ks: list[int], progress: bool = False
 ) -> dict[str, Any]:
@@ -203,17 +229,7 @@ def evaluate_designs(
     primary = np.array([is_primary(k) for k in whole.keys])
     train = np.flatnonzero(primary & labelled & (split == TRAIN))
     test = np.flatnonzero(primary & labelled & (split == TEST))
-    result: dict[str, Any] = {}
-    if len(train) and len(test):
-        accuracy = knn_accuracy(emb[train], families[train], emb[test], families[test], ks)
-        result["knn_accuracy"] = accuracy[1]
-        result.update({f"knn_accuracy@{k}": v for k, v in accuracy.items() if k != 1})
-        result["family_precision_at_1"] = accuracy[1]
-        result["map_at_r"] = map_at_r(emb[train], families[train], emb[test], families[test])
-        for v, name in enumerate(net.views):  # what one view alone retrieves
-            one = views[:, v]
-            acc = knn_accuracy(one[train], families[train], one[test], families[test], [1])
-            result[f"family_precision_at_1_{name}"] = acc[1]
+    result = _family_retrieval(emb, views, families, (train, test), ks, net.views)
     result["family_triplet_accuracy"] = family_triplets(emb[test], families[test])
     gallery = np.flatnonzero(primary)
     queries = np.flatnonzero(~primary & (split == TEST))
