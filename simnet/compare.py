@@ -5,8 +5,9 @@ explains itself (:func:`explain`): a verdict (same design, same family, differen
 family) from the thresholds the model was calibrated with, the percentile of the
 similarity among the library's same-family pairs, both designs' predicted attributes with
 the differing ones named, the true differences where both folders hold params.json, and
-per-view maps of where the two differ (occlusion: the places whose erasure brings the
-designs closest). The words come from the model's predictions, not from params.json.
+per-view maps of where the two differ (occlusion: the places where taking the other
+design's pixels brings the designs closest). The words come from the model's
+predictions, not from params.json.
 """
 
 from __future__ import annotations
@@ -165,17 +166,13 @@ def explain_arrays(net: SimNet, arrays: np.ndarray, a: str, b: str) -> Explanati
     )
 
 
-def _background(image: np.ndarray) -> np.ndarray:
-    """The median colour of an image's border: a drawing's paper."""
-    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
-    return np.median(border, axis=0).astype(np.uint8)
-
-
 def difference_maps(net: SimNet, arrays: np.ndarray) -> np.ndarray:
-    """``(2, V, S, S)`` in [0, 1]: for each design and view, how much erasing each place
-    (a square of a quarter of the side, painted the paper's colour) brings the design's
-    embedding closer to the other design's. Places that show what the other lacks light
-    up; both designs share one scale (1: the strongest place of either)."""
+    """``(2, V, S, S)`` in [0, 1]: for each design and view, how much taking the other
+    design's pixels at each place (a square of a quarter of the side, at the same place
+    of the same view) brings the two designs' embeddings closer. Where the designs agree
+    nothing changes; where one has what the other lacks (a die, a memory stack, a lid)
+    the swap closes the gap and the place lights up. Both designs share one scale (1: the
+    strongest place of either)."""
     designs = arrays if arrays.ndim == 5 else arrays[:, None]
     _, v, s = designs.shape[:3]
     patch = max(2, s // 4)
@@ -188,16 +185,16 @@ def difference_maps(net: SimNet, arrays: np.ndarray) -> np.ndarray:
     maps = np.zeros((2, v, s, s))
     counts = np.zeros((2, v, s, s))
     for side in (0, 1):
-        erased, where = [], []
+        swapped, where = [], []
         for view in range(v):
-            paper = _background(designs[side, view])
             for y in starts:
                 for x in starts:
                     copy = designs[side].copy()
-                    copy[view, y : y + patch, x : x + patch] = paper
-                    erased.append(copy)
+                    window = (view, slice(y, y + patch), slice(x, x + patch))
+                    copy[window] = designs[1 - side][window]
+                    swapped.append(copy)
                     where.append((view, y, x))
-        batch = np.stack(erased) if arrays.ndim == 5 else np.stack(erased)[:, 0]
+        batch = np.stack(swapped) if arrays.ndim == 5 else np.stack(swapped)[:, 0]
         emb = net.embed_array(batch)
         gain = np.clip(base - np.linalg.norm(emb - whole[1 - side], axis=1), 0.0, None)
         for g, (view, y, x) in zip(gain, where, strict=True):

@@ -204,7 +204,7 @@ def designs(tmp_path_factory) -> tuple[TestClient, Path]:
     tmp_path = tmp_path_factory.mktemp("designs")
     library = tmp_path / "lib"
     generate_packages(library, 12, seed=3, size=64, progress=False)
-    return design_service(library, tmp_path), library
+    return design_service(library, tmp_path, "data.trim=false"), library  # views as drawn
 
 
 def design_views(design: Path, prefix: str = "") -> dict:
