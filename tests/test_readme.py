@@ -44,9 +44,12 @@ def test_readme_designs_example_runs(tmp_path: Path, monkeypatch, capsys) -> Non
     )
     monkeypatch.chdir(tmp_path)
     exec(compile(code, str(README), "exec"), {})
-    similarity, views = capsys.readouterr().out.split(" ", 1)
+    first, summary, attributes = capsys.readouterr().out.splitlines()
+    similarity, views = first.split(" ", 1)
     assert -1.0 <= float(similarity) <= 1.0
     assert all(v in views for v in ("top", "front", "side"))
+    assert summary.startswith(("same design", "same family", "different family"))
+    assert "'memory_stacks'" in attributes and attributes.endswith("(2, 3, 32, 32)")
 
 
 def test_readme_large_index_example_runs(tmp_path: Path, monkeypatch, capsys) -> None:
