@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from simnet.calibration import same_family_percentile, verdict
 from simnet.data.designs import view_files
@@ -58,11 +59,24 @@ def compare(net: SimNet, a: str | Path, b: str | Path) -> Comparison:
 def compare_arrays(net: SimNet, arrays: np.ndarray, a: str, b: str) -> Comparison:
     """As :func:`compare`, for two decoded images ``(2, S, S, 3)`` or designs
     ``(2, V, S, S, 3)``."""
-    fused = net.embed_array(arrays)
+    return _compared(net, a, b, *_embedded(net, arrays))
+
+
+def _embedded(net: SimNet, arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The two fused embeddings ``(2, D)`` and, for designs, the view embeddings
+    ``(2, V, view_dim)`` they are fused from: one pass through the network."""
+    if not net.views:
+        return net.embed_array(arrays), None
+    views = net.embed_views(arrays)
+    return net.model.fuse(torch.from_numpy(views)).numpy(), views
+
+
+def _compared(
+    net: SimNet, a: str, b: str, fused: np.ndarray, views: np.ndarray | None
+) -> Comparison:
     distance = float(np.linalg.norm(fused[0] - fused[1]))
     per_view: dict[str, float] = {}
-    if net.views:
-        views = net.embed_views(arrays)  # (2, V, D)
+    if views is not None:
         per_view = {
             v: float(np.linalg.norm(views[0, i] - views[1, i])) for i, v in enumerate(net.views)
         }
@@ -148,8 +162,8 @@ def explain(net: SimNet, a: str | Path, b: str | Path) -> Explanation:
 
 def explain_arrays(net: SimNet, arrays: np.ndarray, a: str, b: str) -> Explanation:
     """:func:`explain` for two decoded designs ``(2, V, S, S, 3)`` (or images)."""
-    result = compare_arrays(net, arrays, a, b)
-    fused = net.embed_array(arrays)
+    fused, views = _embedded(net, arrays)
+    result = _compared(net, a, b, fused, views)
     attrs = net.predict_attributes(fused)
     from simnet.packages.attributes import differing
 
@@ -162,17 +176,17 @@ def explain_arrays(net: SimNet, arrays: np.ndarray, a: str, b: str) -> Explanati
         else None,
         attributes=(attrs[0], attrs[1]),
         differing=differing(values[0], values[1]),
-        maps=difference_maps(net, arrays),
+        maps=difference_maps(net, arrays, fused),
     )
 
 
-def difference_maps(net: SimNet, arrays: np.ndarray) -> np.ndarray:
+def difference_maps(net: SimNet, arrays: np.ndarray, whole: np.ndarray | None = None) -> np.ndarray:
     """``(2, V, S, S)`` in [0, 1]: for each design and view, how much taking the other
     design's pixels at each place (a square of a quarter of the side, at the same place
     of the same view) brings the two designs' embeddings closer. Where the designs agree
     nothing changes; where one has what the other lacks (a die, a memory stack, a lid)
     the swap closes the gap and the place lights up. Both designs share one scale (1: the
-    strongest place of either)."""
+    strongest place of either). ``whole``: the pair's embeddings, when already made."""
     designs = arrays if arrays.ndim == 5 else arrays[:, None]
     _, v, s = designs.shape[:3]
     patch = max(2, s // 4)
@@ -180,7 +194,7 @@ def difference_maps(net: SimNet, arrays: np.ndarray) -> np.ndarray:
     starts = list(range(0, s - patch + 1, stride))
     if starts[-1] != s - patch:
         starts.append(s - patch)
-    whole = net.embed_array(arrays)
+    whole = net.embed_array(arrays) if whole is None else whole
     base = float(np.linalg.norm(whole[0] - whole[1]))
     maps = np.zeros((2, v, s, s))
     counts = np.zeros((2, v, s, s))

@@ -43,11 +43,16 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def pad_square(image: Image.Image) -> Image.Image:
-    """``image`` centred on a square of its border's median colour."""
-    pixels = np.asarray(image)
+def border_colour(pixels: np.ndarray) -> np.ndarray:
+    """The median colour ``(3,)`` of an ``(H, W, 3)`` image's outermost pixels: a
+    drawing's paper."""
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    colour = tuple(int(c) for c in np.median(border, axis=0))
+    return np.median(border, axis=0)
+
+
+def pad_square(image: Image.Image) -> Image.Image:
+    """``image`` centred on a square of its border's colour."""
+    colour = tuple(int(c) for c in border_colour(np.asarray(image)))
     side = max(image.size)
     square = Image.new("RGB", (side, side), colour)
     square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
@@ -64,8 +69,7 @@ def trim_to_content(image: Image.Image, margin: float = 0.04, tolerance: int = 2
     from scipy import ndimage
 
     pixels = np.asarray(image).astype(np.int16)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    ink = (np.abs(pixels - np.median(border, axis=0)) > tolerance).any(axis=2)
+    ink = (np.abs(pixels - border_colour(pixels)) > tolerance).any(axis=2)
     if not ink.any():
         return image
     reach = max(1, round(0.03 * max(image.size)))
