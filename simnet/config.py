@@ -44,6 +44,9 @@ class DataConfig:
     # Designs: each view cropped to what is drawn on it before it is scaled to image_size,
     # so a drawing's margins and the share of the frame it fills do not matter.
     trim: bool = False
+    # Single images: a photo that is not square is padded to a square with its border's
+    # colour before it is scaled (its aspect kept, nothing cut off); off: stretched.
+    keep_aspect: bool = False
 
     def checks(self) -> list[Check]:
         return [
@@ -104,7 +107,7 @@ class ModelConfig:
     branch_width: list[int] = field(default_factory=lambda: [32])  # channels of the first conv
     branch_dim: list[int] = field(default_factory=lambda: [64])  # output size (paper: 512, 1024)
     branch_scale: float = 0.25  # initial (learnable) weight of each unit-norm branch output
-    embedding_dim: int = 128
+    embedding_dim: int = 128  # 0: no projection, CNN1's features as they are (untrained use)
     dropout: float = 0.0  # before the fusion layer; the paper uses 0.5 on its long schedule
     whiten: bool = True  # initialise (and freeze) the backbone's first conv from the data
     views: list[str] = field(default_factory=list)  # [] = images; e.g. [top, front, side]
@@ -128,7 +131,10 @@ class ModelConfig:
                 f"model.attributes: unknown {unknown[:1]} (known: {', '.join(ATTRIBUTES)})",
             ),
             (self.classes >= 0, "model.classes must be 0 or more"),
-            (self.embedding_dim >= 2, "model.embedding_dim must be at least 2"),
+            (
+                self.embedding_dim >= 2 or (self.embedding_dim == 0 and not self.scales),
+                "model.embedding_dim must be at least 2 (or 0, no projection, with scales [])",
+            ),
             (min(self.widths, default=0) >= 1, "model.widths must be positive"),
             (0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)"),
             (all(s >= 2 for s in self.scales), "model.scales must be down-sampling factors >= 2"),

@@ -18,7 +18,7 @@ from simnet.config import Config, config_from_dict
 from simnet.data.augment import MEAN, STD, to_input
 from simnet.data.designs import decode_design
 from simnet.data.images import decode_image, skip_reason
-from simnet.errors import ImageError
+from simnet.errors import ImageError, SimNetError
 from simnet.models import SimNetModel, build_model
 from simnet.models.store import WEIGHTS_FILE, load_model_files
 from simnet.runtime import autocast, use_bf16
@@ -45,6 +45,9 @@ class SimNet:
         self.model_id = model_id
         self.bf16 = use_bf16(config.train.bf16)
         self.calibration: dict[str, Any] = {}  # what its similarities mean (design models)
+        # A pretrained backbone used with no training: how to build it again (an index
+        # records this instead of a run folder).
+        self.backbone: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> SimNet:
@@ -60,6 +63,61 @@ class SimNet:
         digest = hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()[:16]
         net = cls(model, config, digest)
         net.calibration = read_calibration(folder)
+        return net
+
+    @classmethod
+    def from_backbone(
+        cls,
+        name: str,
+        pretrained: bool = False,
+        weights: str | Path | None = None,
+        image_size: int | None = None,
+    ) -> SimNet:
+        """A pretrained backbone as an embedding model, with no training: its pooled features,
+        L2-normalised, are the embedding. Images are padded square with their border's colour
+        (aspect kept) and scaled to ``image_size`` (default: the resolution the weights were
+        trained at).
+
+        Raises:
+            SimNetError: an unknown backbone, no weights named, or weights that cannot be had.
+        """
+        if not pretrained and weights is None:
+            raise SimNetError(
+                f"--backbone {name} needs --pretrained or --weights FILE: "
+                "an untrained network's features mean nothing"
+            )
+        if weights is not None:
+            weights = str(Path(weights).expanduser().resolve())
+        config = config_from_dict(
+            {
+                "model": {
+                    "backbone": name,
+                    "pretrained": pretrained and weights is None,
+                    "weights": weights,
+                    "embedding_dim": 0,
+                    "scales": [],
+                    "whiten": False,
+                },
+                "eval": {"flip": False, "shift": 0},
+                "data": {"keep_aspect": True},
+            }
+        )
+        model = build_model(config.model)
+        size = image_size or getattr(model.backbone, "input_size", None) or 224
+        if size < 8:
+            raise SimNetError("--image-size must be at least 8")
+        config.data.image_size = int(size)
+        digest = hashlib.sha256()
+        for key, tensor in sorted(model.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().contiguous().numpy().tobytes())
+        net = cls(model, config, digest.hexdigest()[:16])
+        net.backbone = {
+            "name": name,
+            "pretrained": config.model.pretrained,
+            "weights": weights,
+            "image_size": config.data.image_size,
+        }
         return net
 
     @property
@@ -79,6 +137,7 @@ class SimNet:
             "shift": self.config.eval.shift,
             "views": list(self.config.model.views),
             **({"trim": True} if self.config.data.trim else {}),
+            **({"keep_aspect": True} if self.config.data.keep_aspect else {}),
             "view_fusion": self.config.model.view_fusion,
         }
 
@@ -222,7 +281,7 @@ class SimNet:
             return decode_design(path, size, self.views, self.config.data.trim)
         if Path(path).is_dir():
             raise ImageError(f"{path} is a folder; this model embeds image files")
-        return decode_image(path, size)
+        return decode_image(path, size, keep_aspect=self.config.data.keep_aspect)
 
     def embed(self, images: np.ndarray | Sequence[str | Path]) -> np.ndarray:
         """Embeds a uint8 image array ``(N, S, S, 3)`` (designs: ``(N, V, S, S, 3)``), or a
@@ -237,3 +296,37 @@ class SimNet:
         if skipped:
             raise ImageError(": ".join(skipped[0]))
         return emb
+
+
+def open_model(
+    model: str | Path | None = None,
+    backbone: str | None = None,
+    pretrained: bool = False,
+    weights: str | Path | None = None,
+    image_size: int | None = None,
+    recorded: dict[str, Any] | None = None,
+) -> SimNet:
+    """The model a command names: a run folder (``model``), a pretrained backbone used with
+    no training (``backbone`` with ``pretrained`` or ``weights``), or else the one an index
+    recorded (``recorded``: its ``model`` entry).
+
+    Raises:
+        SimNetError: both or neither named, or backbone options without a backbone.
+    """
+    if model and backbone:
+        raise SimNetError("name one model: --model RUN or --backbone NAME")
+    if backbone:
+        return SimNet.from_backbone(backbone, pretrained, weights, image_size)
+    if pretrained or weights is not None or image_size is not None:
+        raise SimNetError("--pretrained, --weights and --image-size go with --backbone NAME")
+    if model:
+        return SimNet.load(model)
+    recorded = recorded or {}
+    if recorded.get("backbone"):
+        b = recorded["backbone"]
+        return SimNet.from_backbone(b["name"], b["pretrained"], b["weights"], b["image_size"])
+    if recorded.get("path"):
+        return SimNet.load(recorded["path"])
+    if recorded:
+        raise SimNetError("the index does not name its model: pass --model RUN")
+    raise SimNetError("name a model: --model RUN, or --backbone NAME --pretrained (no training)")

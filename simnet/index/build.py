@@ -39,6 +39,7 @@ def model_info(net: SimNet, model_path: str | Path | None) -> dict:
         "dim": net.dim,
         "preprocessing": net.preprocessing,
         "path": str(Path(model_path).resolve()) if model_path else None,
+        **({"backbone": net.backbone} if net.backbone else {}),
     }
 
 

@@ -3,7 +3,13 @@
 Nothing here knows about training, losses or mining.
 """
 
-from simnet.models import compact, googlenet, resnet, vgg  # noqa: F401  (register backbones)
+from simnet.models import (  # noqa: F401  (register backbones)
+    compact,
+    googlenet,
+    resnet,
+    timm_backbones,
+    vgg,
+)
 from simnet.models.branches import ShallowBranch
 from simnet.models.registry import create_backbone, list_backbones, register_backbone
 from simnet.models.simnet import SimNetModel, build_model

@@ -34,18 +34,29 @@ class TorchvisionBackbone(nn.Module):
         out_dim: size of its output.
         layers: its layers in order from input to output, each a list of modules; "fine-tune
             the top N layers" counts from the end of this list.
+        mean, std: the per-channel normalisation its weights expect (default: ImageNet's).
+        input_size: the resolution its weights were trained at, where known.
     """
 
     scale: torch.Tensor
     shift: torch.Tensor
 
-    def __init__(self, net: nn.Module, out_dim: int, layers: Sequence[Sequence[nn.Module]]):
+    def __init__(
+        self,
+        net: nn.Module,
+        out_dim: int,
+        layers: Sequence[Sequence[nn.Module]],
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        input_size: int | None = 224,
+    ):
         super().__init__()
         self.net = net
         self.out_dim = int(out_dim)
+        self.input_size = input_size
         self._layers = [list(layer) for layer in layers]  # a plain list: net owns the modules
-        scale = torch.tensor(STD) / torch.tensor(IMAGENET_STD)
-        shift = (torch.tensor(MEAN) - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+        scale = torch.tensor(STD) / torch.tensor(std)
+        shift = (torch.tensor(MEAN) - torch.tensor(mean)) / torch.tensor(std)
         self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("shift", shift.view(1, 3, 1, 1), persistent=False)
 
@@ -54,7 +65,7 @@ class TorchvisionBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` simnet-normalised images -> ``(B, out_dim)``."""
-        x = x * self.scale.to(x.dtype) + self.shift.to(x.dtype)  # ImageNet normalisation
+        x = x * self.scale.to(x.dtype) + self.shift.to(x.dtype)  # the weights' normalisation
         return self.net(x).flatten(1)
 
 

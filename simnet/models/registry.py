@@ -4,7 +4,9 @@ A backbone is an ``nn.Module`` mapping ``(B, 3, H, W)`` images to ``(B, out_dim)
 and exposing ``out_dim``; its ``layers()`` (input to output, each a list of modules) are what
 "fine-tune the top N layers" counts. A factory takes ``pretrained`` and ``weights`` (a local
 file) and keyword arguments it may ignore. Registered: ``compact`` (32x32, from scratch on a
-CPU), ``vgg16`` (the paper's CNN1), ``resnet18``, ``resnet50`` and ``googlenet``.
+CPU), ``vgg16`` (the paper's CNN1), ``resnet18``, ``resnet50``, ``googlenet`` and
+``efficientnet_lite0/1/2`` (ImageNet weights from pip packages, no network needed); and any
+``timm:<model>`` of timm's.
 """
 
 from __future__ import annotations
@@ -36,10 +38,17 @@ def list_backbones() -> list[str]:
 
 
 def create_backbone(name: str, **kwargs: Any) -> nn.Module:
-    """Builds the backbone registered under ``name``."""
-    if name not in _BACKBONES:
-        raise SimNetError(f"unknown backbone {name!r} (available: {', '.join(list_backbones())})")
-    model = _BACKBONES[name](**kwargs)
+    """Builds the backbone registered under ``name`` (or timm's, for ``timm:<model>``)."""
+    if name.startswith("timm:"):
+        from simnet.models.timm_backbones import create_timm_backbone
+
+        model: nn.Module = create_timm_backbone(name, **kwargs)
+    elif name not in _BACKBONES:
+        raise SimNetError(
+            f"unknown backbone {name!r} (available: {', '.join(list_backbones())}, or timm:<model>)"
+        )
+    else:
+        model = _BACKBONES[name](**kwargs)
     if not isinstance(getattr(model, "out_dim", None), int):
         raise TypeError(f"backbone {name!r} must expose an integer out_dim")
     return model

@@ -57,8 +57,10 @@ class SimNetModel(nn.Module):
         attributes: dict[str, int] | None = None,
     ):
         super().__init__()
-        if embedding_dim < 1:
-            raise ValueError(f"embedding_dim must be positive, got {embedding_dim}")
+        if embedding_dim < 0:
+            raise ValueError(
+                f"embedding_dim must be positive (or 0: no projection), got {embedding_dim}"
+            )
         if views < 1 or view_fusion not in VIEW_FUSIONS:
             raise ValueError(f"views must be >= 1 and view_fusion one of {VIEW_FUSIONS}")
         self.backbone = backbone
@@ -69,7 +71,12 @@ class SimNetModel(nn.Module):
         # proxy, unweighted branches cost 3 points of 1-NN accuracy), and grow as useful.
         self.branch_scale = nn.Parameter(torch.full((len(branches),), branch_scale))
         self.dropout = nn.Dropout(dropout)
-        self.project = nn.Linear(fused, embedding_dim)
+        # embedding_dim 0: no projection, the features are the embedding (a pretrained
+        # backbone used as it is, with no training).
+        self.project: nn.Module = (
+            nn.Linear(fused, embedding_dim) if embedding_dim else nn.Identity()
+        )
+        embedding_dim = embedding_dim or fused
         self.view_dim = embedding_dim  # one image's embedding
         self.views = views
         self.view_fusion = view_fusion

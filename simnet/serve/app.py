@@ -36,7 +36,7 @@ from simnet.data.designs import view_files
 from simnet.data.images import MAX_PIXELS, decode_image, is_image_name
 from simnet.errors import ImageError, ImageTooLarge, NotAnImage, SimNetError
 from simnet.index import Match, SearchIndex, load_index
-from simnet.inference import SimNet
+from simnet.inference import SimNet, open_model
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,7 @@ class Service:
     def __init__(self, index_file: str | Path, model: str | Path | None = None):
         self.index_file = Path(index_file)
         index = load_index(self.index_file)
-        model_path = model or index.model.get("path")
-        if not model_path:
-            raise SimNetError("the index does not name its model: pass --model RUN")
-        self.net = SimNet.load(model_path)
+        self.net = open_model(model, recorded=index.model)
         index.check_model(self.net.model_id, self.net.dim, self.net.preprocessing)
         self._index, self._stamp = index, self._file_stamp()
         self._checked = time.monotonic()
@@ -280,7 +277,8 @@ def _decode_array(net: SimNet, data: bytes, max_pixels: int) -> np.ndarray:
     stretched, and cropped to its drawing first where the model trims (``data.trim``)."""
     size, views = net.config.data.image_size, bool(net.views)
     trim = views and net.config.data.trim
-    return decode_image(data, size, max_pixels=max_pixels, keep_aspect=views, trim=trim)
+    keep_aspect = views or net.config.data.keep_aspect
+    return decode_image(data, size, max_pixels=max_pixels, keep_aspect=keep_aspect, trim=trim)
 
 
 def _decode(net: SimNet, data: bytes, name: str, limits: Limits) -> np.ndarray:

