@@ -490,15 +490,17 @@ def _add_dedup(sub: argparse._SubParsersAction) -> None:
         help="find groups of near-duplicate images in a folder",
         description="Describe every image under --data and group those whose descriptors "
         "lie closer than the threshold (connected components of the close pairs). Prints "
-        "the groups, or JSON; --pictures writes one picture per group.",
+        "the groups, or JSON; --pictures writes one picture per group. With no --model, "
+        "no training: EfficientNet-Lite0's ImageNet features joined with perceptual hashes "
+        "(pHash, dHash), the copy-detection mode measured in BENCHMARKS.md.",
     )
     _deprecated_positional(p, "folders", many=True)
     p.add_argument(
         "--threshold",
         type=float,
         metavar="D",
-        help="largest descriptor distance of a near-duplicate (default: 0.12, measured: "
-        "BENCHMARKS.md)",
+        help="largest descriptor distance of a near-duplicate (default: 0.12 with --model, "
+        "0.7 without; measured: BENCHMARKS.md)",
     )
     p.add_argument("--pictures", metavar="DIR", help="write group-NNN.png for each group here")
 
@@ -1017,13 +1019,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_dedup(args: argparse.Namespace) -> int:
     from simnet.data.images import report_skipped
-    from simnet.dedup import DEFAULT_THRESHOLD, find_duplicates
+    from simnet.dedup import (
+        COPY_BACKBONE,
+        DEFAULT_COPY_THRESHOLD,
+        DEFAULT_THRESHOLD,
+        find_duplicates,
+    )
 
-    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
-    if not threshold > 0:
+    if args.threshold is not None and not args.threshold > 0:
         raise SimNetError("--threshold must be above 0")
     paths = _data_args(args, "folders")
+    if not (args.model or args.backbone):
+        if args.pretrained or args.weights or args.image_size:
+            raise SimNetError("--pretrained, --weights and --image-size go with --backbone NAME")
+        log.info("no --model: %s's ImageNet features with perceptual hashes", COPY_BACKBONE)
+        args.backbone, args.pretrained = COPY_BACKBONE, True
     net = _open_model(args)
+    default = DEFAULT_COPY_THRESHOLD if net.backbone else DEFAULT_THRESHOLD
+    threshold = default if args.threshold is None else args.threshold
     found = find_duplicates(net, paths, threshold, progress=not args.quiet)
     report_skipped(found.skipped, found.images + len(found.skipped))
     if found.images == 0:

@@ -3,9 +3,12 @@
 Every image of a folder is described by the model's multi-scale features before its final
 projection (:meth:`SimNet.describe`): the embedding itself is trained to make a whole class
 alike, so on CIFAR-10 two different images of a class lie closer in it than an image and
-its re-encoded copy (BENCHMARKS.md). FAISS's range search finds each pair closer than the
-threshold (in chunks of queries, so memory follows the pairs found, not N x N); the pairs'
-connected components are the groups.
+its re-encoded copy (BENCHMARKS.md). With no trained model (a pretrained backbone, the
+default), the backbone's features are joined with perceptual hashes
+(:func:`simnet.hashes.copy_descriptors`): the features hold under crops and rotations, the
+hashes under recompression, blur and colour changes. FAISS's range search finds each pair
+closer than the threshold (in chunks of queries, so memory follows the pairs found, not
+N x N); the pairs' connected components are the groups.
 """
 
 from __future__ import annotations
@@ -29,6 +32,15 @@ QUERY_CHUNK = 4096
 # 0.12 every JPEG re-encoded copy, 87% of 2x-enlarged and 64% of 10%-brightened copies are
 # found, and 0.4% of test images have a distinct image within it (2% at 0.15).
 DEFAULT_THRESHOLD = 0.12
+# Copy detection with no trained model: a pretrained backbone's features joined with pHash
+# and dHash (simnet.hashes.copy_descriptors) at this weight, chosen on a tuning sample of
+# benchmarks/copy_detection.py (--seed 1: 2,000 images, 700 copies), apart from the copies
+# it reports on: of weights 0.25 to 3, 0.5 found the most copies (98.9%). In that sample no
+# image had a distinct one within 0.7 (the closest 0.1% lay beyond 0.76), and 0.7 took in
+# 62% of its heavily edited copies (hue turned, JPEG quality 8-15, 15-degree turns).
+COPY_HASH_WEIGHT = 0.5
+DEFAULT_COPY_THRESHOLD = 0.7
+COPY_BACKBONE = "efficientnet_lite0"
 
 
 @dataclass
@@ -110,7 +122,12 @@ def find_duplicates(
     arrays, kept, skipped = _decode_all(net, paths, progress)
     if not kept:
         return Duplicates(threshold, 0, [], skipped)
-    vectors = net.describe(np.stack(arrays), net.config.eval.batch_size)
+    images = np.stack(arrays)
+    vectors = net.describe(images, net.config.eval.batch_size)
+    if net.backbone is not None:  # no trained model: the copy-detection descriptor
+        from simnet.hashes import copy_descriptors
+
+        vectors = copy_descriptors(vectors, images, COPY_HASH_WEIGHT)
     pairs, distances = close_pairs(vectors, threshold)
     groups = []
     for members in group_pairs(len(kept), pairs):

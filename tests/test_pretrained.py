@@ -181,20 +181,25 @@ def test_index_and_search_photos_with_no_training(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_dedup_and_embed_take_a_backbone(tmp_path: Path) -> None:
+def test_dedup_needs_no_model_and_finds_edited_copies(tmp_path: Path) -> None:
+    """With no --model, dedup describes photos by pretrained features joined with perceptual
+    hashes: a recompressed copy, a greyscale copy and a cropped copy join their original,
+    and distinct photos stay apart."""
     folder = tmp_path / "photos"
     folder.mkdir()
-    for name in ("cat.jpg", "coffee.jpg", "astronaut.jpg"):
+    for name in ("cat.jpg", "coffee.jpg", "astronaut.jpg", "rocket.jpg"):
         (folder / name).write_bytes((PHOTOS / name).read_bytes())
-    Image.open(PHOTOS / "cat.jpg").save(folder / "cat-again.jpg", quality=60)
-    groups = simnet(
-        "dedup", "--backbone", "efficientnet_lite0", "--pretrained",
-        "--data", folder, "--json", "--quiet",
-    )  # fmt: skip
+    cat = Image.open(PHOTOS / "cat.jpg").convert("RGB")
+    cat.save(folder / "cat-recompressed.jpg", quality=30)
+    ImageOps.grayscale(cat).save(folder / "cat-grey.png")
+    w, h = cat.size
+    cat.crop((w // 12, h // 12, w - w // 12, h - h // 12)).save(folder / "cat-cropped.jpg")
+    groups = simnet("dedup", "--data", folder, "--json", "--quiet")
     assert groups.returncode == 0, groups.stderr
-    found = json.loads(groups.stdout)["groups"]
-    assert [sorted(Path(p).name for p in g["images"]) for g in found] == [
-        ["cat-again.jpg", "cat.jpg"]
+    found = json.loads(groups.stdout)
+    assert found["threshold"] == 0.7  # the copy-detection mode's own default
+    assert [sorted(Path(p).name for p in g["images"]) for g in found["groups"]] == [
+        ["cat-cropped.jpg", "cat-grey.png", "cat-recompressed.jpg", "cat.jpg"]
     ]
     out = tmp_path / "emb.npy"
     embedded = simnet(
@@ -202,7 +207,35 @@ def test_dedup_and_embed_take_a_backbone(tmp_path: Path) -> None:
         "--data", folder, "--out", out, "--quiet",
     )  # fmt: skip
     assert embedded.returncode == 0, embedded.stderr
-    assert np.load(out).shape == (4, 1280)
+    assert np.load(out).shape == (7, 1280)
+
+
+def test_hashes_are_imagededups(tmp_path: Path) -> None:
+    from imagededup.methods import DHash, PHash
+
+    from simnet.hashes import dhash, hex_digest, phash
+
+    rng = np.random.default_rng(0)
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(PHOTOS.glob("*.jpg"))]
+    images += [rng.integers(0, 256, (40, 70, 3), dtype=np.uint8) for _ in range(4)]
+    for image in images:
+        assert hex_digest(phash(image)) == PHash(verbose=False).encode_image(image_array=image)
+        assert hex_digest(dhash(image)) == DHash(verbose=False).encode_image(image_array=image)
+
+
+def test_copy_descriptor_distance_adds_the_hamming_distance() -> None:
+    from simnet.hashes import copy_descriptors, dhash, phash
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (2, 48, 48, 3), dtype=np.uint8)
+    features = rng.normal(size=(2, 16)).astype(np.float32)
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    w = 1.5
+    joined = copy_descriptors(features, images, w)
+    assert np.allclose(np.linalg.norm(joined, axis=1), 1.0, atol=1e-6)
+    hamming = sum(int((f(images[0]) != f(images[1])).sum()) for f in (phash, dhash))
+    want = (np.sum((features[0] - features[1]) ** 2) + w**2 * hamming / 16) / (1 + 2 * w**2)
+    assert np.isclose(np.sum((joined[0] - joined[1]) ** 2), want, rtol=1e-5)
 
 
 @pytest.mark.parametrize(
