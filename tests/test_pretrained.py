@@ -322,3 +322,24 @@ def test_photos_preset_trains_and_is_chosen_by_default(tmp_path: Path) -> None:
     assert net.preprocessing["keep_aspect"] is True
     emb = net.embed([PHOTOS / "cat.jpg", PHOTOS / "coffee.jpg"])
     assert emb.shape == (2, 256)
+
+
+def test_serve_takes_its_backbone_from_the_index(lite0: SimNet, tmp_path: Path) -> None:
+    """An index built with --backbone serves with nothing more: the page's search embeds
+    an upload with the same pretrained network (a wide photo padded, as when indexed)."""
+    from fastapi.testclient import TestClient
+
+    from simnet.index import build_index
+    from simnet.serve import create_app
+
+    index_file = tmp_path / "photos.index"
+    build_index(lite0, PHOTOS, "all").save(index_file)
+    client = TestClient(create_app(index_file))
+    wide = Image.open(PHOTOS / "rocket.jpg").convert("RGB").resize((400, 150))
+    query = tmp_path / "rocket-wide.png"
+    wide.save(query)
+    response = client.post(
+        "/search", files={"image": (query.name, query.read_bytes(), "image/png")}
+    )
+    assert response.status_code == 200, response.text
+    assert Path(response.json()["matches"][0]["path"]).name == "rocket.jpg"
