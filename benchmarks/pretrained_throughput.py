@@ -19,6 +19,7 @@ images), p50 and p90 over ``--queries`` runs.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 from collections.abc import Callable
@@ -50,7 +51,7 @@ def rate(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, seconds: 
 
 def paths(model: torch.nn.Module, x: torch.Tensor, compile_: bool) -> dict[str, Callable]:
     """The execution paths, each a function of a ``(B, 3, S, S)`` batch."""
-    cl = model.to(memory_format=torch.channels_last)
+    cl = copy.deepcopy(model).to(memory_format=torch.channels_last)  # model stays as it is
 
     def eager(batch: torch.Tensor) -> torch.Tensor:
         return model(batch.contiguous())
@@ -96,7 +97,7 @@ def main() -> None:
 
     x = torch.randn(BATCH, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
     want = F.normalize(embed(x).float(), dim=1)
-    runs = paths(_Embedder(model), x, not args.no_compile)
+    runs = paths(_Embedder(model).eval(), x, not args.no_compile)
     agreement = {}
     for name, run in runs.items():  # warm-up (compiles), and correctness
         got = F.normalize(run(x).float(), dim=1)

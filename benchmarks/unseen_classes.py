@@ -60,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cifar", type=Path, required=True, help="CIFAR-10 class tree")
     parser.add_argument("--runs", nargs="*", default=[], help="models trained on 5 classes")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[128], help="pretrained px")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[128], help="pretrained px")
     parser.add_argument("--per-class", type=int, default=1000, help="images per class")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
