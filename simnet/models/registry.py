@@ -19,6 +19,7 @@ from torch import nn
 from simnet.errors import SimNetError
 
 _BACKBONES: dict[str, Callable[..., nn.Module]] = {}
+_FAMILIES: dict[str, Callable[..., nn.Module]] = {}  # prefix -> factory of the whole name
 
 
 def register_backbone(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
@@ -33,19 +34,35 @@ def register_backbone(name: str) -> Callable[[Callable[..., nn.Module]], Callabl
     return add
 
 
+def register_backbone_family(
+    prefix: str,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator for a factory of every backbone named ``<prefix><model>`` (``timm:``); it
+    receives the whole name."""
+
+    def add(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if prefix in _FAMILIES:
+            raise ValueError(f"backbone family {prefix!r} is registered twice")
+        _FAMILIES[prefix] = factory
+        return factory
+
+    return add
+
+
 def list_backbones() -> list[str]:
     return sorted(_BACKBONES)
 
 
 def create_backbone(name: str, **kwargs: Any) -> nn.Module:
-    """Builds the backbone registered under ``name`` (or timm's, for ``timm:<model>``)."""
-    if name.startswith("timm:"):
-        from simnet.models.timm_backbones import create_timm_backbone
-
-        model: nn.Module = create_timm_backbone(name, **kwargs)
+    """Builds the backbone registered under ``name`` (or by its family's prefix, such as
+    ``timm:<model>``)."""
+    family = next((f for prefix, f in _FAMILIES.items() if name.startswith(prefix)), None)
+    if family is not None:
+        model: nn.Module = family(name, **kwargs)
     elif name not in _BACKBONES:
+        families = "".join(f", or {prefix}<model>" for prefix in _FAMILIES)
         raise SimNetError(
-            f"unknown backbone {name!r} (available: {', '.join(list_backbones())}, or timm:<model>)"
+            f"unknown backbone {name!r} (available: {', '.join(list_backbones())}{families})"
         )
     else:
         model = _BACKBONES[name](**kwargs)

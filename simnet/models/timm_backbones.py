@@ -25,7 +25,7 @@ from torch import nn
 
 from simnet.errors import SimNetError
 from simnet.models.pretrained import TorchvisionBackbone, read_state_dict
-from simnet.models.registry import register_backbone
+from simnet.models.registry import register_backbone, register_backbone_family
 
 TIMM_PREFIX = "timm:"
 LITE_VARIANTS = (0, 1, 2)
@@ -160,6 +160,7 @@ def timm_backbone(net: nn.Module) -> TorchvisionBackbone:
     )
 
 
+@register_backbone_family(TIMM_PREFIX)
 def create_timm_backbone(
     spec: str, pretrained: bool = False, weights: str | Path | None = None, **_: object
 ) -> TorchvisionBackbone:
