@@ -1029,9 +1029,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     if args.threshold is not None and not args.threshold > 0:
         raise SimNetError("--threshold must be above 0")
     paths = _data_args(args, "folders")
-    if not (args.model or args.backbone):
-        if args.pretrained or args.weights or args.image_size:
-            raise SimNetError("--pretrained, --weights and --image-size go with --backbone NAME")
+    backbone_options = args.pretrained or args.weights or args.image_size
+    if not (args.model or args.backbone or backbone_options):  # else open_model checks them
         log.info("no --model: %s's ImageNet features with perceptual hashes", COPY_BACKBONE)
         args.backbone, args.pretrained = COPY_BACKBONE, True
     net = _open_model(args)
