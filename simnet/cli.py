@@ -46,6 +46,7 @@ EXAMPLES = """examples:
   simnet index --out runs/cifar/train.index --add new-images/   add (or --remove) in place
   simnet dedup --data photos/ --model runs/cifar --pictures dups/   near-duplicate groups
   simnet serve --index runs/cifar/train.index                  web page and API on :8000
+  simnet export --model runs/cifar --out cifar.onnx   the embedding as an ONNX graph
   simnet report --model runs/cifar                    one HTML page: metrics and figures
   simnet tune --trials 20 --epochs 4                  5-fold cross-validated search
   simnet experiment table2 --epochs 4                  the paper's Table 2 on CIFAR-10
@@ -115,6 +116,21 @@ def _add_backbone(p: Parser) -> None:
     )
 
 
+def _engine() -> Parser:
+    from simnet.engines import ENGINES
+
+    p = Parser(add_help=False)
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="what runs the network: ONNX Runtime (onnx; fp32, the fastest on a CPU), "
+        "PyTorch (torch), or auto: ONNX Runtime where it is installed and agrees with "
+        "PyTorch (default)",
+    )
+    return p
+
+
 def _open_model(args: argparse.Namespace, recorded: dict | None = None) -> SimNet:
     """The model named by --model or --backbone (or the one an index recorded)."""
     from simnet.inference import open_model
@@ -126,6 +142,7 @@ def _open_model(args: argparse.Namespace, recorded: dict | None = None) -> SimNe
         getattr(args, "weights", None),
         getattr(args, "image_size", None),
         recorded,
+        getattr(args, "engine", "auto"),
     )
 
 
@@ -346,6 +363,7 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
         cmd_embed,
         [
             _model(required=False, backbone=True),
+            _engine(),
             _data(many=True),
             _out("FILE.npy", "embeddings file to write"),
             _json(),
@@ -366,6 +384,7 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
         cmd_index,
         [
             _model(required=False, backbone=True),
+            _engine(),
             _out("FILE", "index file to write or update"),
             _json(),
         ],
@@ -445,7 +464,7 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
         sub,
         "search",
         cmd_search,
-        [_index_file(), _model(required=False), _json()],
+        [_index_file(), _model(required=False), _engine(), _json()],
         help="find the indexed images most similar to query images",
         description="Embed query images and print their nearest indexed images "
         "with L2 distances, nearest first. --json prints a list with one "
@@ -486,7 +505,7 @@ def _add_dedup(sub: argparse._SubParsersAction) -> None:
         sub,
         "dedup",
         cmd_dedup,
-        [_model(required=False, backbone=True), _data(many=True), _json()],
+        [_model(required=False, backbone=True), _engine(), _data(many=True), _json()],
         help="find groups of near-duplicate images in a folder",
         description="Describe every image under --data and group those whose descriptors "
         "lie closer than the threshold (connected components of the close pairs). Prints "
@@ -505,12 +524,31 @@ def _add_dedup(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pictures", metavar="DIR", help="write group-NNN.png for each group here")
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    _command(
+        sub,
+        "export",
+        cmd_export,
+        [
+            _model(required=False, backbone=True),
+            _out("FILE.onnx", "ONNX file to write (and FILE.json beside it)"),
+            _json(),
+        ],
+        help="export the embedding network as an ONNX file, for ONNX Runtime and others",
+        description="Write the model's whole embedding as one ONNX graph: uint8 images "
+        "(B, S, S, 3), or designs (B, V, S, S, 3), decoded and scaled to S px as simnet "
+        "does it, in; the unit-norm embeddings simnet embed writes, out (test-time views and "
+        "view fusion inside). FILE.json beside it names the input, the output and the "
+        "decoding before the graph.",
+    )
+
+
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = _command(
         sub,
         "serve",
         cmd_serve,
-        [_index_file(), _model(required=False)],
+        [_index_file(), _model(required=False), _engine()],
         help="web service and page: search the index by uploaded image",
         description="Serve an index over HTTP (FastAPI + uvicorn): POST /search, "
         "POST /compare, POST /explain (how the query and a match differ), GET /images/{id} "
@@ -619,6 +657,7 @@ ADDERS = (
     _add_search,
     _add_compare,
     _add_dedup,
+    _add_export,
     _add_serve,
     _add_report,
     _add_tune,
@@ -1068,6 +1107,22 @@ def _group_pictures(net: SimNet, found: Duplicates, folder: Path) -> None:
     log.info("wrote %d picture(s) to %s", len(found.groups), folder)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from simnet.engines import export_embedding, onnxruntime_installed
+
+    if not onnxruntime_installed():
+        raise SimNetError("simnet export needs onnx: pip install onnx onnxruntime")
+    about = export_embedding(_open_model(args), args.out)
+    if args.json:
+        _print_json({"onnx": str(args.out), **about})
+        return 0
+    shape = "x".join(map(str, about["input"]["shape"]))
+    print(
+        f"wrote {args.out}: uint8 images {shape} in, {about['output']['shape'][1]}-D embeddings out"
+    )
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -1079,7 +1134,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not (args.max_upload_mb > 0 and args.max_pixels > 0):
         raise SimNetError("--max-upload-mb and --max-pixels must be above 0")
     limits = Limits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels)
-    app = create_app(args.index, args.model, limits)
+    app = create_app(args.index, args.model, limits, args.engine)
     log.info("serving %s on http://%s:%d/", args.index, args.host, args.port)
     uvicorn.run(
         app,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from simnet.config import Config, config_from_dict
 from simnet.data.augment import MEAN, STD, to_input
 from simnet.data.designs import decode_design
 from simnet.data.images import decode_image, skip_reason
+from simnet.engines import choose_engine
 from simnet.errors import ImageError, SimNetError
 from simnet.models import SimNetModel, build_model
 from simnet.models.store import WEIGHTS_FILE, load_model_files
@@ -37,21 +39,33 @@ class SimNet:
         model: the network (put in eval mode here).
         config: the run's resolved config.
         model_id: a digest of the weights; indexes record it to refuse a different model.
+        engine: what runs the network (:mod:`simnet.engines`): ``auto`` (ONNX Runtime where
+            it is installed and agrees with PyTorch, else PyTorch), ``torch`` or ``onnx``.
     """
 
-    def __init__(self, model: SimNetModel, config: Config, model_id: str = "untrained"):
+    def __init__(
+        self,
+        model: SimNetModel,
+        config: Config,
+        model_id: str = "untrained",
+        engine: str = "auto",
+    ):
         self.model = model.eval()
         self.config = config
         self.model_id = model_id
         self.bf16 = use_bf16(config.train.bf16)
+        self.engine = engine  # resolved to "torch" or "onnx" by the first embedding
+        self._network: Any = None  # ONNX Runtime's run of embed_images, once resolved
+        self._engine_lock = threading.Lock()
         self.calibration: dict[str, Any] = {}  # what its similarities mean (design models)
         # A pretrained backbone used with no training: how to build it again (an index
         # records this instead of a run folder).
         self.backbone: dict[str, Any] | None = None
 
     @classmethod
-    def load(cls, path: str | Path) -> SimNet:
-        """Loads a model from a run folder (or its ``model.safetensors``)."""
+    def load(cls, path: str | Path, engine: str = "auto") -> SimNet:
+        """Loads a model from a run folder (or its ``model.safetensors``); ``engine``: what
+        runs it (see the class)."""
         path = Path(path)
         weights, meta = load_model_files(path)
         config = config_from_dict(meta["config"])
@@ -61,7 +75,7 @@ class SimNet:
             model = model.to(memory_format=torch.channels_last)
         folder = path if path.is_dir() else path.parent
         digest = hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()[:16]
-        net = cls(model, config, digest)
+        net = cls(model, config, digest, engine)
         net.calibration = read_calibration(folder)
         return net
 
@@ -72,6 +86,7 @@ class SimNet:
         pretrained: bool = False,
         weights: str | Path | None = None,
         image_size: int | None = None,
+        engine: str = "auto",
     ) -> SimNet:
         """A pretrained backbone as an embedding model, with no training: its pooled features,
         L2-normalised, are the embedding. Images are padded square with their border's colour
@@ -111,7 +126,7 @@ class SimNet:
         for key, tensor in sorted(model.state_dict().items()):
             digest.update(key.encode())
             digest.update(tensor.detach().contiguous().numpy().tobytes())
-        net = cls(model, config, digest.hexdigest()[:16])
+        net = cls(model, config, digest.hexdigest()[:16], engine)
         net.backbone = {
             "name": name,
             "pretrained": config.model.pretrained,
@@ -189,8 +204,8 @@ class SimNet:
         x = to_input(images)  # (B, 3, S, S) or (B, V, 3, S, S)
         if x.dim() == 4:
             return self._embed_images(x)  # (B, D)
-        b, v = x.shape[:2]
-        views = self._embed_images(x.flatten(0, 1)).view(b, v, -1)  # (B, V, view_dim)
+        # sizes from the model, not the batch, so that an exported graph takes any batch
+        views = self._embed_images(x.flatten(0, 1)).view(-1, len(self.views), self.model.view_dim)
         return views if per_view else self.model.fuse(views)
 
     def _embed_images(self, x: torch.Tensor) -> torch.Tensor:
@@ -204,13 +219,29 @@ class SimNet:
             padded = F.pad(x, (shift, shift, shift, shift), mode="reflect")
             variants.append(padded[..., :size, :size])
             variants.append(padded[..., 2 * shift :, 2 * shift :])
-        with autocast(self.bf16):
+        network = self._resolve_engine(x)
+        with autocast(self.bf16 and self.engine == "torch"):
             if x.shape[0] * len(variants) <= ONE_PASS_IMAGES:  # one call's overhead, not four
-                e = self.model.embed_images(torch.cat(variants)).float()
-                e = e.view(len(variants), x.shape[0], -1).sum(0)
+                e = network(torch.cat(variants)).float()
+                e = e.view(len(variants), -1, e.shape[-1]).sum(0)
             else:  # large batches run faster one view at a time
-                e = torch.stack([self.model.embed_images(v).float() for v in variants]).sum(0)
+                e = torch.stack([network(v).float() for v in variants]).sum(0)
         return F.normalize(e, dim=1)
+
+    def _resolve_engine(self, probe: torch.Tensor) -> Any:
+        """What runs ``embed_images``: ONNX Runtime's session, or the model itself; the
+        engine is settled on the first batch (its first images are the agreement probe)."""
+        with self._engine_lock:
+            if self.engine not in ("torch", "onnx") or (
+                self.engine == "onnx" and self._network is None
+            ):
+                key = None if self.model_id == "untrained" else self.model_id
+                self.engine, self._network = choose_engine(
+                    self.engine, self.model, probe.shape[-1], key, probe[:4].float()
+                )
+            if self._network is not None and probe.shape[-1] == self._network.image_size:
+                return self._network
+        return self.model.embed_images  # PyTorch, or images of another size than exported
 
     @torch.no_grad()
     def describe(self, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
@@ -305,10 +336,11 @@ def open_model(
     weights: str | Path | None = None,
     image_size: int | None = None,
     recorded: dict[str, Any] | None = None,
+    engine: str = "auto",
 ) -> SimNet:
     """The model a command names: a run folder (``model``), a pretrained backbone used with
     no training (``backbone`` with ``pretrained`` or ``weights``), or else the one an index
-    recorded (``recorded``: its ``model`` entry).
+    recorded (``recorded``: its ``model`` entry); ``engine`` runs it (see :class:`SimNet`).
 
     Raises:
         SimNetError: both or neither named, or backbone options without a backbone.
@@ -316,17 +348,19 @@ def open_model(
     if model and backbone:
         raise SimNetError("name one model: --model RUN or --backbone NAME")
     if backbone:
-        return SimNet.from_backbone(backbone, pretrained, weights, image_size)
+        return SimNet.from_backbone(backbone, pretrained, weights, image_size, engine)
     if pretrained or weights is not None or image_size is not None:
         raise SimNetError("--pretrained, --weights and --image-size go with --backbone NAME")
     if model:
-        return SimNet.load(model)
+        return SimNet.load(model, engine)
     recorded = recorded or {}
     if recorded.get("backbone"):
         b = recorded["backbone"]
-        return SimNet.from_backbone(b["name"], b["pretrained"], b["weights"], b["image_size"])
+        return SimNet.from_backbone(
+            b["name"], b["pretrained"], b["weights"], b["image_size"], engine
+        )
     if recorded.get("path"):
-        return SimNet.load(recorded["path"])
+        return SimNet.load(recorded["path"], engine)
     if recorded:
         raise SimNetError("the index does not name its model: pass --model RUN")
     raise SimNetError("name a model: --model RUN, or --backbone NAME --pretrained (no training)")

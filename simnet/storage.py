@@ -51,6 +51,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def _sync_dir(folder: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
@@ -82,3 +87,12 @@ def exclusive(path: str | Path, wait: bool = True) -> Iterator[None]:
         for leftover in stale:
             leftover.unlink(missing_ok=True)
         yield
+
+
+def remove_if_empty(folder: str | Path) -> None:
+    """Removes ``folder`` if it holds nothing but its lock file (:func:`exclusive`'s)."""
+    folder = Path(folder)
+    with contextlib.suppress(OSError):
+        if {p.name for p in folder.iterdir()} <= {".lock"}:
+            (folder / ".lock").unlink(missing_ok=True)
+            folder.rmdir()

@@ -69,10 +69,12 @@ class Service:
     replaced (``simnet index --add`` writes atomically), the next request loads the new
     one, and each request searches one whole index, old or new, never a mix."""
 
-    def __init__(self, index_file: str | Path, model: str | Path | None = None):
+    def __init__(
+        self, index_file: str | Path, model: str | Path | None = None, engine: str = "auto"
+    ):
         self.index_file = Path(index_file)
         index = load_index(self.index_file)
-        self.net = open_model(model, recorded=index.model)
+        self.net = open_model(model, recorded=index.model, engine=engine)
         index.check_model(self.net.model_id, self.net.dim, self.net.preprocessing)
         self._index, self._stamp = index, self._file_stamp()
         self._checked = time.monotonic()
@@ -330,11 +332,15 @@ def _overlay(heat: np.ndarray) -> str:
 
 
 def create_app(
-    index_file: str | Path, model: str | Path | None = None, limits: Limits | None = None
+    index_file: str | Path,
+    model: str | Path | None = None,
+    limits: Limits | None = None,
+    engine: str = "auto",
 ) -> FastAPI:
-    """The service over one index file (its model from the index unless ``model`` is given)."""
+    """The service over one index file (its model from the index unless ``model`` is
+    given; ``engine`` runs it, see :class:`~simnet.inference.SimNet`)."""
     limits = limits or Limits()
-    service = Service(index_file, model)
+    service = Service(index_file, model, engine)
     app = FastAPI(
         title="simnet",
         summary="Search a repository of images by similarity.",

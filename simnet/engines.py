@@ -1,0 +1,242 @@
+"""What runs the network when a trained model embeds: PyTorch, or ONNX Runtime.
+
+ONNX Runtime runs the same network, exported once, in fp32, faster than PyTorch on a CPU:
+EfficientNet-Lite0 at 224 px embeds 133 images/s on 2 cores of a Xeon against PyTorch's 48
+(channels-last fp32) and 112 (bf16, which moves results further from fp32);
+``benchmarks/pretrained_throughput.py`` measures them side by side. Engines:
+
+- ``torch``: PyTorch, in bf16 where the model's ``train.bf16`` setting and the CPU allow.
+- ``onnx``: ONNX Runtime (``pip install onnx onnxruntime``; both are dependencies), fp32.
+- ``auto``: ONNX Runtime where it is installed and its first batch agrees with PyTorch's
+  fp32 result (cosine >= :data:`AGREEMENT`); else PyTorch, with the reason logged.
+
+Exported networks are kept in the cache folder (``$SIMNET_CACHE/onnx``), one file per model
+and image size, so a later command starts at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from simnet.errors import SimNetError
+
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI reads ENGINES without it
+    import torch
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("auto", "torch", "onnx")
+AGREEMENT = 0.999  # least cosine to PyTorch's fp32 embedding for ONNX Runtime to be used
+ONNX_OPSET = 17
+
+
+def onnxruntime_installed() -> bool:
+    """True when ONNX Runtime and ``onnx`` (which PyTorch's exporter writes with) import."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def export_onnx(model: Any, image_size: int) -> bytes:
+    """``model.embed_images`` as an ONNX graph for ``(B, 3, S, S)`` float input (any B)."""
+    import torch
+
+    class EmbedImages(torch.nn.Module):
+        def __init__(self, model: Any):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.model.embed_images(x)
+
+    example = torch.zeros(2, 3, image_size, image_size)
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on tracing: not ours to act on
+        torch.onnx.export(
+            EmbedImages(model).eval(),
+            (example,),
+            f"{folder}/network.onnx",
+            input_names=["images"],
+            output_names=["embeddings"],
+            dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}},
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+        return Path(folder, "network.onnx").read_bytes()
+
+
+def export_embedding(net: Any, path: str | Path) -> dict[str, Any]:
+    """Writes ``net``'s whole embedding as an ONNX file (atomically), with a ``.json`` beside
+    it: uint8 images ``(B, S, S, 3)`` (designs: ``(B, V, S, S, 3)``), as
+    :meth:`~simnet.inference.SimNet.decode` makes them, in; the unit-norm embeddings that
+    ``simnet embed`` writes out, test-time views and view fusion included.
+
+    Returns:
+        What the ``.json`` says: input, output, and the decoding before the graph.
+    """
+    import json
+
+    import torch
+
+    from simnet.storage import atomic_write_bytes, atomic_write_text
+
+    class WholeEmbedding(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = net.model  # registered, so the weights go into the graph
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            return net._embed_batch(images)
+
+    size = net.config.data.image_size
+    views = list(net.views)
+    shape = [2, len(views), size, size, 3] if views else [2, size, size, 3]
+    engine, bf16 = net.engine, net.bf16
+    net.engine, net.bf16 = "torch", False  # the graph is PyTorch's fp32 network, traced
+    try:
+        with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                WholeEmbedding().eval(),
+                (torch.zeros(shape, dtype=torch.uint8),),
+                f"{folder}/network.onnx",
+                input_names=["images"],
+                output_names=["embeddings"],
+                dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}},
+                opset_version=ONNX_OPSET,
+                dynamo=False,
+            )
+            graph = Path(folder, "network.onnx").read_bytes()
+    finally:
+        net.engine, net.bf16 = engine, bf16
+    about = {
+        "model_id": net.model_id,
+        "input": {"name": "images", "dtype": "uint8", "shape": ["batch", *shape[1:]]},
+        "output": {"name": "embeddings", "dtype": "float32", "shape": ["batch", net.dim]},
+        "decode": {  # what simnet does to a file before the graph (SimNet.decode)
+            "image_size": size,
+            "keep_aspect": net.config.data.keep_aspect,  # padded square with its border's colour
+            "trim": net.config.data.trim,  # a design's views: margins trimmed first
+        },
+        "views": views,
+        "opset": ONNX_OPSET,
+    }
+    path = Path(path)
+    atomic_write_bytes(path, graph)
+    atomic_write_text(path.with_suffix(".json"), json.dumps(about, indent=2) + "\n")
+    return about
+
+
+class OnnxNetwork:
+    """``model.embed_images`` run by ONNX Runtime, on the CPU, with torch's thread count.
+
+    Args:
+        model: the network (left as it is).
+        image_size: the side of the square images it takes.
+        key: names the exported file in the cache (the model's id); None: not cached.
+        cache_dir: where exported networks are kept (default: ``$SIMNET_CACHE/onnx``).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        image_size: int,
+        key: str | None = None,
+        cache_dir: str | Path | None = None,
+    ):
+        import onnxruntime as ort
+        import torch
+
+        graph = self._graph(model, image_size, key, cache_dir)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only
+        self.image_size = image_size
+        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+    @staticmethod
+    def _graph(model: Any, image_size: int, key: str | None, cache_dir: str | Path | None) -> bytes:
+        from simnet.data.cache import default_cache_dir
+        from simnet.storage import atomic_write_bytes
+
+        if key is None:
+            return export_onnx(model, image_size)
+        folder = Path(cache_dir) if cache_dir else default_cache_dir() / "onnx"
+        path = folder / f"{key}-{image_size}-opset{ONNX_OPSET}.onnx"
+        try:
+            return path.read_bytes()
+        except OSError:
+            pass
+        graph = export_onnx(model, image_size)
+        try:
+            atomic_write_bytes(path, graph)
+        except SimNetError as exc:  # a read-only cache costs an export per run, nothing more
+            log.debug("could not keep the exported network in %s: %s", folder, exc)
+        return graph
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        (out,) = self.session.run(None, {"images": x.float().contiguous().numpy()})
+        return torch.from_numpy(out)
+
+
+def choose_engine(
+    engine: str,
+    model: Any,
+    image_size: int,
+    key: str | None,
+    probe: torch.Tensor,
+) -> tuple[str, Callable[[torch.Tensor], torch.Tensor] | None]:
+    """Resolves an engine name for a model.
+
+    Args:
+        engine: ``auto``, ``torch`` or ``onnx``.
+        probe: a ``(B, 3, S, S)`` batch on which ONNX Runtime must agree with PyTorch fp32.
+
+    Returns:
+        ``(name, network)``: ``network`` runs ``embed_images`` (None: PyTorch's own).
+
+    Raises:
+        SimNetError: ``onnx`` asked for where ONNX Runtime is missing or cannot run the model.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if engine not in ENGINES:
+        raise SimNetError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "torch" or (engine == "auto" and os.environ.get("SIMNET_ENGINE") == "torch"):
+        return "torch", None
+    if not onnxruntime_installed():
+        if engine == "onnx":
+            raise SimNetError("--engine onnx needs ONNX Runtime: pip install onnx onnxruntime")
+        return "torch", None
+    try:
+        network = OnnxNetwork(model, image_size, key)
+        got = F.normalize(network(probe).float(), dim=1)
+    except Exception as exc:  # an operator the exporter or runtime lacks
+        if engine == "onnx":
+            raise SimNetError(f"ONNX Runtime cannot run this model: {exc}") from exc
+        log.info("embedding with PyTorch: ONNX Runtime cannot run this model (%s)", exc)
+        return "torch", None
+    with torch.no_grad():
+        want = F.normalize(model.embed_images(probe).float(), dim=1)
+    agreement = float((got * want).sum(1).min())
+    if agreement < AGREEMENT:
+        if engine == "onnx":
+            raise SimNetError(
+                f"ONNX Runtime's embeddings differ from PyTorch's (cosine {agreement:.4f})"
+            )
+        log.warning("embedding with PyTorch: ONNX Runtime's result differs (%.4f)", agreement)
+        return "torch", None
+    return "onnx", network
