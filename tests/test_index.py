@@ -113,7 +113,7 @@ def test_hnsw_graph_marks_removals_then_rebuilds(monkeypatch) -> None:
 
 
 def test_auto_index_turns_approximate_past_the_threshold(monkeypatch) -> None:
-    import simnet.index.index as module
+    import simnet.index.structures as module
 
     monkeypatch.setattr(module, "AUTO_APPROXIMATE_ROWS", 60)
     index = make_index()

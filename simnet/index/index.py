@@ -1,7 +1,7 @@
 """A searchable index of image embeddings: FAISS over vectors, with each image's path,
 label, size and content hash, saved atomically and tied to the model that made it.
 
-Small indexes search exactly (``IndexFlatL2``); past :data:`AUTO_APPROXIMATE_ROWS` rows, or
+Small indexes search exactly (``IndexFlatL2``); past :func:`exact_rows_limit` rows, or
 when asked, they search an HNSW graph. Images are added and removed in place: an exact
 index drops removed rows at once; a graph marks them deleted, leaves them out of every
 search, and is rebuilt only when a fifth of its rows are deleted.
@@ -23,8 +23,8 @@ from simnet.index.checks import check_model, check_queries
 from simnet.index.formats import FORMAT, LARGE_FORMAT
 from simnet.index.records import Entry, Match, to_matches
 from simnet.index.structures import (
-    AUTO_APPROXIMATE_ROWS,
     HNSW_SEARCH_DEPTH,
+    exact_rows_limit,
     faiss_threads,
     new_faiss_index,
     threads_for,
@@ -47,7 +47,7 @@ class Index:
         model: what the embeddings were made with: ``id`` (weights digest), ``dim``,
             ``preprocessing`` and ``path``; checked against a model on load.
         sizes, hashes: each file's byte size and content hash (unknown when omitted).
-        kind: ``exact``, ``hnsw``, or ``auto`` (exact up to :data:`AUTO_APPROXIMATE_ROWS`).
+        kind: ``exact``, ``hnsw``, or ``auto`` (exact up to :func:`exact_rows_limit`).
     """
 
     def __init__(
@@ -288,7 +288,7 @@ class Index:
     def _resolve_kind(self, rows: int) -> str:
         if self.requested_kind != "auto":
             return self.requested_kind
-        return "hnsw" if rows > AUTO_APPROXIMATE_ROWS else "exact"
+        return "hnsw" if rows > exact_rows_limit(self.dim) else "exact"
 
     def _reindex(self) -> None:
         alive = np.flatnonzero(self._alive)

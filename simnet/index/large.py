@@ -23,10 +23,10 @@ from simnet.index.checks import check_model, check_queries
 from simnet.index.formats import LARGE_FORMAT
 from simnet.index.records import Entry, Match, to_matches
 from simnet.index.structures import (
-    AUTO_APPROXIMATE_ROWS,
     HNSW_NEIGHBOURS,
     HNSW_SEARCH_DEPTH,
     LARGE_KINDS,
+    exact_rows_limit,
     faiss_threads,
     ivf_lists,
     new_faiss_index,
@@ -76,7 +76,7 @@ def memory_needed(kind: str, n: int, dim: int) -> int:
 def choose_kind(n: int, dim: int, memory_bytes: int | None) -> str:
     """Exact while it is small; the graph while it fits the budget; compressed codes past."""
     budget = memory_bytes if memory_bytes is not None else 1 << 62
-    if n <= AUTO_APPROXIMATE_ROWS and memory_needed("exact", n, dim) <= budget:
+    if n <= exact_rows_limit(dim) and memory_needed("exact", n, dim) <= budget:
         return "exact"
     for kind in ("hnsw", "ivfpq"):
         if memory_needed(kind, n, dim) <= budget:

@@ -18,10 +18,21 @@ import faiss
 from simnet.errors import SimNetError
 
 LARGE_KINDS = ("auto", "exact", "hnsw", "ivfpq")
-AUTO_APPROXIMATE_ROWS = 100_000  # exact search of 100k 128-D vectors takes a few ms per query
+# Exact search of 100k 128-D vectors takes a few ms per query; the time grows with rows x
+# dimensions, so wider vectors turn approximate sooner (1280-D pretrained features: past 10k).
+AUTO_APPROXIMATE_ROWS = 100_000
+AUTO_APPROXIMATE_DIM = 128
 HNSW_NEIGHBOURS = 32  # links per vector (FAISS's M)
 HNSW_BUILD_DEPTH = 80  # efConstruction
 HNSW_SEARCH_DEPTH = 64  # efSearch, raised to 2k for a larger k
+
+
+def exact_rows_limit(dim: int) -> int:
+    """How many ``dim``-D vectors ``auto`` searches exactly: :data:`AUTO_APPROXIMATE_ROWS` at
+    up to :data:`AUTO_APPROXIMATE_DIM` dimensions, proportionally fewer past."""
+    return AUTO_APPROXIMATE_ROWS * AUTO_APPROXIMATE_DIM // max(dim, AUTO_APPROXIMATE_DIM)
+
+
 IVFPQ_MIN_ROWS = 256  # each 8-bit product quantiser learns 256 centroids
 # FAISS's threads cost more than they save on a few queries: one 128-D query against
 # 50,000 vectors takes 1.1 ms on one thread and 3.3 ms on two here.
