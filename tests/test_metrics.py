@@ -55,6 +55,18 @@ def test_sampled_pairs_are_half_similar_and_never_self() -> None:
     assert ((labels[a] == labels[b]) == similar).all()
 
 
+def test_pairs_of_few_images_are_each_taken_once() -> None:
+    labels = np.repeat(np.arange(3), 3)  # 9 test images: 36 pairs, 9 of them similar
+    a, b, similar = sample_pairs(labels, 20000)
+    assert len(a) == 36 and similar.sum() == 9
+    assert len(set(zip(a.tolist(), b.tolist(), strict=True))) == 36 and (a < b).all()
+    assert ((labels[a] == labels[b]) == similar).all()
+    many = np.concatenate([np.zeros(5, int), np.arange(1, 996)])  # 10 similar pairs among many
+    a, b, similar = sample_pairs(many, 2000)
+    assert similar.sum() == 10 and (~similar).sum() == 1000
+    assert len(set(zip(a[similar].tolist(), b[similar].tolist(), strict=True))) == 10
+
+
 def test_recall_at_k_by_hand() -> None:
     from simnet.eval.metrics import recall_at_k
 

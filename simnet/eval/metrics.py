@@ -111,35 +111,53 @@ def recall_at_k(
 def sample_pairs(
     labels: np.ndarray, n: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """About ``n`` pairs of distinct items, half similar (same label), half not.
+    """About ``n`` pairs of distinct items, half similar (same label), half not. A kind of
+    pair with no more distinct pairs than its half is taken whole, each pair once (9 images
+    give 36 pairs, not ``n`` repeats of them).
 
     Returns:
         ``(a, b, similar)`` index arrays and a bool array.
     """
     rng = np.random.default_rng(seed)
-    by_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
-    usable = [ix for ix in by_class if len(ix) >= 2]
+    labels = np.asarray(labels)
     half = n // 2
-    a_pos, b_pos = [], []
-    if usable:
-        cls = rng.integers(0, len(usable), half)
-        for c in range(len(usable)):
-            m = int((cls == c).sum())
-            pairs = (
-                np.stack([rng.choice(usable[c], 2, replace=False) for _ in range(m)])
-                if m
-                else np.empty((0, 2), int)
-            )
-            a_pos.append(pairs[:, 0])
-            b_pos.append(pairs[:, 1])
-    a_neg = rng.integers(0, len(labels), 4 * half)
-    b_neg = rng.integers(0, len(labels), 4 * half)
-    keep = labels[a_neg] != labels[b_neg]
-    a_neg, b_neg = a_neg[keep][:half], b_neg[keep][:half]
-    a = np.concatenate(a_pos + [a_neg]).astype(np.int64)
-    b = np.concatenate(b_pos + [b_neg]).astype(np.int64)
-    similar = np.concatenate([np.ones(len(a) - len(a_neg), bool), np.zeros(len(a_neg), bool)])
+    by_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    if len(labels) * (len(labels) - 1) // 2 <= 2 * n:  # few images: every pair, each once
+        i, j = np.triu_indices(len(labels), 1)
+        same = labels[i] == labels[j]
+        pos = rng.permutation(np.flatnonzero(same))[:half]
+        neg = rng.permutation(np.flatnonzero(~same))[:half]
+        a_pos, b_pos, a_neg, b_neg = i[pos], j[pos], i[neg], j[neg]
+    else:
+        a_pos, b_pos = _similar_pairs(by_class, half, rng)
+        a_neg = rng.integers(0, len(labels), 4 * half)
+        b_neg = rng.integers(0, len(labels), 4 * half)
+        keep = labels[a_neg] != labels[b_neg]
+        a_neg, b_neg = a_neg[keep][:half], b_neg[keep][:half]
+    a = np.concatenate([a_pos, a_neg]).astype(np.int64)
+    b = np.concatenate([b_pos, b_neg]).astype(np.int64)
+    similar = np.concatenate([np.ones(len(a_pos), bool), np.zeros(len(a_neg), bool)])
     return a, b, similar
+
+
+def _similar_pairs(
+    by_class: list[np.ndarray], count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` same-class pairs: every one where there are no more, else drawn at random
+    (a class chosen uniformly, then two of its images)."""
+    usable = [ix for ix in by_class if len(ix) >= 2]
+    if sum(len(ix) * (len(ix) - 1) // 2 for ix in usable) <= count:
+        pairs = [ix[np.stack(np.triu_indices(len(ix), 1), 1)] for ix in usable]
+        both = np.concatenate(pairs) if pairs else np.empty((0, 2), np.int64)
+        return both[:, 0], both[:, 1]
+    chosen = rng.integers(0, len(usable), count)
+    drawn = [
+        np.stack([rng.choice(ix, 2, replace=False) for _ in range(m)])
+        for c, ix in enumerate(usable)
+        if (m := int((chosen == c).sum()))
+    ]
+    both = np.concatenate(drawn)
+    return both[:, 0], both[:, 1]
 
 
 def verification(

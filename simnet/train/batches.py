@@ -72,6 +72,14 @@ def training_data(
     if train_images is None:
         dataset = load_data(data_path, config.data, config.model.views)
         train_images, classes = dataset.train, dataset.classes
+        if train_images.num_classes_present < 2:
+            total = len(dataset.train) + len(dataset.test)
+            raise SimNetError(
+                f"training needs at least 2 classes (a negative pair joins two): {data_path} "
+                f"holds {total} image{'s' * (total != 1)} in {len(classes)} "
+                f"class{'es' * (len(classes) != 1)}, {len(dataset.train)} of them for training "
+                f"after the test split (data.test_fraction {config.data.test_fraction})"
+            )
     else:
         classes = train_images.classes
     train_set, val_set = split_validation(train_images, config.data.val_fraction, t.seed)

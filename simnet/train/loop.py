@@ -34,7 +34,7 @@ from simnet.mining.offline import OfflineSampler
 from simnet.models import SimNetModel, build_model
 from simnet.models.store import save_model
 from simnet.runtime import autocast, seed_everything, set_threads, training_device
-from simnet.storage import atomic_write_text, exclusive
+from simnet.storage import atomic_write_text, exclusive, remove_if_empty
 from simnet.train.batches import (
     Sampler,
     TrainingData,
@@ -124,6 +124,7 @@ def train(
     run_dir = Path(out_dir)
     device = training_device(config.train.device)
     world = init_world(device)
+    created = world.main and not run_dir.exists()
     try:
         if world.main:  # the writer: one at a time per run folder
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -132,6 +133,10 @@ def train(
             _train(run, resume, stop_after)
         world.barrier()  # every process done before the first's files are read
         return run_dir
+    except BaseException:
+        if created:  # a run that failed before writing anything leaves no folder behind
+            remove_if_empty(run_dir)
+        raise
     finally:
         leave_world(world)
 
