@@ -1,10 +1,10 @@
 """Which engine embeds faster, per model: PyTorch (as ``SimNet`` runs it: bf16 autocast where
-the CPU has bf16 units, else fp32), PyTorch fp32, and ONNX Runtime fp32 (what
-``--engine auto`` picks where it is installed), side by side in one run, rounds taking turns.
+the CPU has bf16 units, else fp32), PyTorch fp32, and ONNX Runtime fp32, side by side in one
+run, rounds taking turns; then which one ``--engine auto`` picks.
 
 Models (untrained weights: speed does not depend on them): the fast preset at 32 px (the
-CIFAR-10 default), the packages preset (three views at 32 px), and EfficientNet-Lite0's
-pretrained features at 224 px. Embeddings of random images through ``SimNet.embed_array``
+CIFAR-10 default) and the packages preset (three views at 32 px). EfficientNet-Lite0 at
+224 px is measured by ``pretrained_throughput.py``, path by path. Embeddings of random images through ``SimNet.embed_array``
 (test-time views included, as search and index run them); each engine's result must keep
 cosine >= 0.999 to PyTorch fp32's.
 
@@ -18,6 +18,7 @@ import copy
 import time
 
 import numpy as np
+import torch
 
 from simnet.config import load_config
 from simnet.inference import SimNet
@@ -45,12 +46,11 @@ def models() -> dict[str, tuple[SimNet, SimNet, SimNet, np.ndarray]]:
     ):
         config = load_config(preset=preset)
         model = build_model(config.model, load_weights=False)
-        nets = [SimNet(copy.deepcopy(model), config, f"bench-{preset}", e) for e in ENGINES]
+        model = model.to(memory_format=torch.channels_last)  # as SimNet.load has it
+        nets = [SimNet(copy.deepcopy(model), config, "untrained", e) for e in ENGINES]  # no cache
         size = config.data.image_size
         views = (len(config.model.views),) if config.model.views else ()
         found[name] = (*nets, rng.integers(0, 256, (count, *views, size, size, 3), np.uint8))
-    nets = [SimNet.from_backbone("efficientnet_lite0", pretrained=True, engine=e) for e in ENGINES]
-    found["efficientnet_lite0, 224 px"] = (*nets, rng.integers(0, 256, (64, 224, 224, 3), np.uint8))
     for _, fp32, _, _ in found.values():
         fp32.bf16 = False
     return found
@@ -80,6 +80,10 @@ def main() -> None:
                 best[key] = max(best[key], rate(net, images, args.seconds))
         for key in runs:
             print(f"{name:<28} {key:<26} {best[key]:8.1f} {agreement[key]:19.5f}")
+        auto = SimNet(configured.model, configured.config, "untrained", "auto")
+        auto.bf16 = configured.bf16
+        auto.embed_array(images[:64])
+        print(f"{name:<28} --engine auto picks {auto.engine}")
 
 
 if __name__ == "__main__":

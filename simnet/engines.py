@@ -1,14 +1,19 @@
 """What runs the network when a trained model embeds: PyTorch, or ONNX Runtime.
 
-ONNX Runtime runs the same network, exported once, in fp32, faster than PyTorch on a CPU:
-EfficientNet-Lite0 at 224 px embeds 133 images/s on 2 cores of a Xeon against PyTorch's 48
-(channels-last fp32) and 112 (bf16, which moves results further from fp32);
-``benchmarks/pretrained_throughput.py`` measures them side by side. Engines:
+ONNX Runtime runs the same network, exported once, in fp32, faster than PyTorch's fp32 on a
+CPU: EfficientNet-Lite0 at 224 px embeds 129 images/s on 2 cores of a Xeon against
+PyTorch's 51 (channels-last fp32) and 98 (bf16, whose results move too far from fp32's);
+``benchmarks/pretrained_throughput.py`` and ``benchmarks/engines.py`` measure them side by
+side. Engines:
 
 - ``torch``: PyTorch, in bf16 where the model's ``train.bf16`` setting and the CPU allow.
 - ``onnx``: ONNX Runtime (``pip install onnx onnxruntime``; both are dependencies), fp32.
-- ``auto``: ONNX Runtime where it is installed and its first batch agrees with PyTorch's
-  fp32 result (cosine >= :data:`AGREEMENT`); else PyTorch, with the reason logged.
+- ``auto``: PyTorch in bf16 where it runs so and its first batch agrees with its fp32
+  result (cosine >= :data:`AGREEMENT`; on a CPU with AMX that is the fastest path for the
+  small networks trained from scratch); else ONNX Runtime where it is installed, the
+  network has at most :data:`AUTO_MAX_PARAMETERS` parameters and its first batch agrees
+  with PyTorch's fp32 result; else PyTorch, with the reason logged. The
+  environment variable ``SIMNET_ENGINE=torch`` makes ``auto`` keep to PyTorch.
 
 Exported networks are kept in the cache folder (``$SIMNET_CACHE/onnx``), one file per model
 and image size, so a later command starts at once.
@@ -33,6 +38,9 @@ log = logging.getLogger(__name__)
 
 ENGINES = ("auto", "torch", "onnx")
 AGREEMENT = 0.999  # least cosine to PyTorch's fp32 embedding for ONNX Runtime to be used
+# auto keeps larger networks in PyTorch: VGG16's 138M parameters would cost a 528 MB
+# export in the cache for each trained model (EfficientNet-Lite0: 4.7M, ResNet-50: 26M).
+AUTO_MAX_PARAMETERS = 50_000_000
 ONNX_OPSET = 17
 
 
@@ -161,6 +169,9 @@ class OnnxNetwork:
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only
+        # no busy-waiting between runs: on a few cores it takes the CPU from PyTorch's work
+        # (descriptors, search) in the same process
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.image_size = image_size
         self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
@@ -197,12 +208,18 @@ def choose_engine(
     image_size: int,
     key: str | None,
     probe: torch.Tensor,
+    bf16: bool = False,
 ) -> tuple[str, Callable[[torch.Tensor], torch.Tensor] | None]:
     """Resolves an engine name for a model.
 
     Args:
         engine: ``auto``, ``torch`` or ``onnx``.
-        probe: a ``(B, 3, S, S)`` batch on which ONNX Runtime must agree with PyTorch fp32.
+        probe: a ``(B, 3, S, S)`` batch on which the engine must agree with PyTorch fp32.
+        bf16: PyTorch would run in bf16 (the CPU has bf16 units and the model allows it).
+            ``auto`` keeps to it where it agrees with fp32 on the probe: on a CPU with AMX
+            the small networks trained here run about twice as fast as in ONNX
+            Runtime's fp32 (``benchmarks/engines.py``); EfficientNet-Lite0 does not agree
+            (0.998), and runs faster in ONNX Runtime.
 
     Returns:
         ``(name, network)``: ``network`` runs ``embed_images`` (None: PyTorch's own).
@@ -211,28 +228,35 @@ def choose_engine(
         SimNetError: ``onnx`` asked for where ONNX Runtime is missing or cannot run the model.
     """
     import torch
-    import torch.nn.functional as F
 
     if engine not in ENGINES:
         raise SimNetError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "torch" or (engine == "auto" and os.environ.get("SIMNET_ENGINE") == "torch"):
         return "torch", None
+    with torch.no_grad():
+        want = _unit(model.embed_images(probe))
+    if engine == "auto":
+        if (size := sum(p.numel() for p in model.parameters())) > AUTO_MAX_PARAMETERS:
+            log.info("embedding with PyTorch: %dM parameters (--engine onnx to export)", size >> 20)
+            return "torch", None
+        if bf16:
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+                low = _unit(model.embed_images(probe))
+            if _agreement(low, want) >= AGREEMENT:
+                return "torch", None
     if not onnxruntime_installed():
         if engine == "onnx":
             raise SimNetError("--engine onnx needs ONNX Runtime: pip install onnx onnxruntime")
         return "torch", None
     try:
         network = OnnxNetwork(model, image_size, key)
-        got = F.normalize(network(probe).float(), dim=1)
+        got = _unit(network(probe))
     except Exception as exc:  # an operator the exporter or runtime lacks
         if engine == "onnx":
             raise SimNetError(f"ONNX Runtime cannot run this model: {exc}") from exc
         log.info("embedding with PyTorch: ONNX Runtime cannot run this model (%s)", exc)
         return "torch", None
-    with torch.no_grad():
-        want = F.normalize(model.embed_images(probe).float(), dim=1)
-    agreement = float((got * want).sum(1).min())
-    if agreement < AGREEMENT:
+    if (agreement := _agreement(got, want)) < AGREEMENT:
         if engine == "onnx":
             raise SimNetError(
                 f"ONNX Runtime's embeddings differ from PyTorch's (cosine {agreement:.4f})"
@@ -240,3 +264,14 @@ def choose_engine(
         log.warning("embedding with PyTorch: ONNX Runtime's result differs (%.4f)", agreement)
         return "torch", None
     return "onnx", network
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    return F.normalize(x.float(), dim=1)
+
+
+def _agreement(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The least cosine between matching rows of two unit-norm batches."""
+    return float((a * b).sum(1).min())

@@ -118,6 +118,8 @@ class SimNet:
             }
         )
         model = build_model(config.model)
+        if config.train.channels_last:  # as a trained model is loaded
+            model = model.to(memory_format=torch.channels_last)
         size = image_size or getattr(model.backbone, "input_size", None) or 224
         if size < 8:
             raise SimNetError("--image-size must be at least 8")
@@ -237,7 +239,7 @@ class SimNet:
             ):
                 key = None if self.model_id == "untrained" else self.model_id
                 self.engine, self._network = choose_engine(
-                    self.engine, self.model, probe.shape[-1], key, probe[:4].float()
+                    self.engine, self.model, probe.shape[-1], key, probe[:4].float(), self.bf16
                 )
             if self._network is not None and probe.shape[-1] == self._network.image_size:
                 return self._network

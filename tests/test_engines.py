@@ -58,6 +58,11 @@ def test_torch_engine_never_touches_onnx(monkeypatch: pytest.MonkeyPatch) -> Non
     auto = _net("auto")
     auto.embed_array(IMAGES[:2])
     assert auto.engine == "torch"
+    monkeypatch.delenv("SIMNET_ENGINE")
+    monkeypatch.setattr(engines, "AUTO_MAX_PARAMETERS", 1000)  # auto, with a large network
+    large = _net("auto")
+    large.embed_array(IMAGES[:2])
+    assert large.engine == "torch"
 
 
 def test_auto_keeps_pytorch_where_onnx_runtime_disagrees(
