@@ -4,9 +4,9 @@ run, rounds taking turns; then which one ``--engine auto`` picks.
 
 Models (untrained weights: speed does not depend on them): the fast preset at 32 px (the
 CIFAR-10 default) and the packages preset (three views at 32 px). EfficientNet-Lite0 at
-224 px is measured by ``pretrained_throughput.py``, path by path. Embeddings of random images through ``SimNet.embed_array``
-(test-time views included, as search and index run them); each engine's result must keep
-cosine >= 0.999 to PyTorch fp32's.
+224 px is measured by ``pretrained_throughput.py``, path by path. Embeddings of random
+images through ``SimNet.embed_array`` (test-time views included, as search and index run
+them); each engine's result must keep cosine >= 0.999 to PyTorch fp32's.
 
     python benchmarks/engines.py [--rounds 3] [--seconds 4]
 """
