@@ -235,15 +235,8 @@ def choose_engine(
         return "torch", None
     with torch.no_grad():
         want = _unit(model.embed_images(probe))
-    if engine == "auto":
-        if (size := sum(p.numel() for p in model.parameters())) > AUTO_MAX_PARAMETERS:
-            log.info("embedding with PyTorch: %dM parameters (--engine onnx to export)", size >> 20)
-            return "torch", None
-        if bf16:
-            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-                low = _unit(model.embed_images(probe))
-            if _agreement(low, want) >= AGREEMENT:
-                return "torch", None
+    if engine == "auto" and _pytorch_will_do(model, probe, want, bf16):
+        return "torch", None
     if not onnxruntime_installed():
         if engine == "onnx":
             raise SimNetError("--engine onnx needs ONNX Runtime: pip install onnx onnxruntime")
@@ -264,6 +257,21 @@ def choose_engine(
         log.warning("embedding with PyTorch: ONNX Runtime's result differs (%.4f)", agreement)
         return "torch", None
     return "onnx", network
+
+
+def _pytorch_will_do(model: Any, probe: torch.Tensor, want: torch.Tensor, bf16: bool) -> bool:
+    """``auto``'s reasons to stay with PyTorch: a network too large to export, or bf16 that
+    agrees with fp32 on the probe."""
+    import torch
+
+    if (size := sum(p.numel() for p in model.parameters())) > AUTO_MAX_PARAMETERS:
+        log.info("embedding with PyTorch: %dM parameters (--engine onnx to export)", size >> 20)
+        return True
+    if not bf16:
+        return False
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        low = _unit(model.embed_images(probe))
+    return _agreement(low, want) >= AGREEMENT
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:

@@ -112,6 +112,9 @@ def test_json_from_the_model_commands(
     designs = _json(capsys, "generate-packages", "--out", "lib", "--designs", "6", "--json")
     assert designs == {"out": "lib", "designs": 6}
     seen.add("generate-packages")
+    exported = _json(capsys, "export", "--model", run, "--out", "m.onnx", "--json")
+    assert exported["onnx"] == "m.onnx" and exported["input"]["shape"] == ["batch", 32, 32, 3]
+    seen.add("export")
     assert seen == PRINTS_RESULTS - {"train", "tune", "experiment"}  # those train: below
 
 

@@ -119,7 +119,8 @@ def test_cli_search_matches_whatever_the_engine(
 ) -> None:
     data, run = tiny_run
     index = tmp_path / "shapes.index"
-    assert main(["index", "--model", str(run), "--data", str(data), "--out", str(index)]) == 0
+    build = ["index", "--model", str(run), "--data", str(data), "--out", str(index)]
+    assert main([*build, "--engine", "onnx"]) == 0
     queries = [str(p) for p in sorted(data.rglob("*.png"))[:3]]
     found = {}
     for engine in ("torch", "onnx"):
@@ -128,8 +129,8 @@ def test_cli_search_matches_whatever_the_engine(
         assert main([*args, *queries]) == 0
         found[engine] = json.loads(capsys.readouterr().out)
     for a, b in zip(found["torch"], found["onnx"], strict=True):
-        # the index was embedded by ONNX Runtime (auto): a query finds itself at distance 0
-        # there, and PyTorch (bf16 where the CPU has it) a hair away
+        # the index was embedded by ONNX Runtime: a query finds itself at distance 0 there,
+        # and PyTorch (bf16 where the CPU has it) a hair away
         assert a["matches"][0]["path"] == b["matches"][0]["path"] == a["query"]
         assert b["matches"][0]["distance"] < 1e-5
         np.testing.assert_allclose(
@@ -148,12 +149,12 @@ def test_export_writes_the_whole_embedding_as_onnx(
     about = json.loads(capsys.readouterr().out)
     assert about["input"]["shape"] == ["batch", 32, 32, 3] and out.with_suffix(".json").exists()
     files = sorted(data.rglob("*.png"))[:7]
-    net = SimNet.load(run)  # what simnet embed writes (engine auto: fp32)
+    net = SimNet.load(run, engine="onnx")
     images = np.stack([net.decode(f) for f in files])
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {"images": images})
     assert np.abs(got - net.embed(files)).max() <= 1e-4
-    fp32 = SimNet.load(run, engine="torch")
+    fp32 = SimNet.load(run, engine="torch")  # the network's own function, unrounded
     fp32.bf16 = False
     assert np.abs(got - fp32.embed(files)).max() <= 1e-4
     designs = np.random.default_rng(1).integers(0, 256, (3, 3, 32, 32, 3), dtype=np.uint8)
