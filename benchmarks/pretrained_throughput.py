@@ -4,16 +4,20 @@ and how long one photo takes to search 100,000 indexed vectors.
 Paths, measured side by side in one run on the same preprocessed batches (batches of 32 at
 224 px, the network simnet embeds with: pooled features, L2-normalised): eager fp32,
 channels-last fp32, channels-last bf16 autocast (where the CPU has bf16 units), TorchScript
-(traced and frozen) and torch.compile. Each path's embeddings must keep cosine >= 0.999 to
-eager fp32's, or it is reported as wrong. Paths take turns within each round (the best
-round kept), so machine noise hits them alike. Decoding (JPEG to 224x224 array) is measured
-separately, on the shipped photos.
+(traced and frozen), torch.compile, ONNX Runtime fp32 (simnet's engine for this network),
+and OpenVINO fp32 and bf16 where it is installed. Each path's embeddings must keep cosine
+>= 0.999 to eager fp32's, or it is reported as wrong. Paths take turns within each round
+(the best round kept), so machine noise hits them alike. Decoding (JPEG to 224x224 array)
+is measured separately, on the shipped photos.
 
-Then the query: one photo decoded, embedded and searched among 100,000 random unit vectors
-of the same size (exact inner-product search, as ``simnet index`` builds up to 100,000
-images), p50 and p90 over ``--queries`` runs.
+Then the query: one photo decoded, embedded (``SimNet.embed``, engine auto) and searched
+among 100,000 vectors, by exact search and by an HNSW graph (what ``--kind auto`` builds
+for 1280-D vectors past 10,000), p50 and p90 over ``--queries`` runs, with the graph's
+recall@10 against exact search on 200 held-out vectors. ``--vectors`` gives real features
+to search among (random unit vectors otherwise, the hardest case for a graph).
 
-    python benchmarks/pretrained_throughput.py [--rounds 3] [--seconds 5] [--no-compile]
+    python benchmarks/pretrained_throughput.py [--rounds 3] [--seconds 5] [--no-compile] \
+        [--vectors FEATURES.npy]
 """
 
 from __future__ import annotations
