@@ -525,22 +525,25 @@ def _add_dedup(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
-    _command(
+    p = _command(
         sub,
         "export",
         cmd_export,
         [
             _model(required=False, backbone=True),
-            _out("FILE.onnx", "ONNX file to write (and FILE.json beside it)"),
+            _out("FILE", "file to write: FILE.onnx (a model), or FILE.faiss (--index)"),
             _json(),
         ],
-        help="export the embedding network as an ONNX file, for ONNX Runtime and others",
-        description="Write the model's whole embedding as one ONNX graph: uint8 images "
-        "(B, S, S, 3), or designs (B, V, S, S, 3), decoded and scaled to S px as simnet "
-        "does it, in; the unit-norm embeddings simnet embed writes, out (test-time views and "
-        "view fusion inside). FILE.json beside it names the input, the output and the "
-        "decoding before the graph.",
+        help="export a model as ONNX, or an index as plain FAISS, for other tools",
+        description="With --model RUN (or --backbone NAME): the model's whole embedding as "
+        "one ONNX graph: uint8 images (B, S, S, 3), or designs (B, V, S, S, 3), decoded and "
+        "scaled to S px as simnet does it, in; the unit-norm embeddings simnet embed writes, "
+        "out (test-time views and view fusion inside); FILE.json beside it names the input, "
+        "the output and the decoding before the graph. With --index: the index as a file "
+        "faiss.read_index loads (ids are simnet's image ids) and FILE.csv beside it naming "
+        "each id's path and label.",
     )
+    p.add_argument("--index", metavar="FILE", help="export this index as plain FAISS")
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
@@ -1110,6 +1113,8 @@ def _group_pictures(net: SimNet, found: Duplicates, folder: Path) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from simnet.engines import export_embedding, onnxruntime_installed
 
+    if args.index:
+        return export_index(args)
     if not onnxruntime_installed():
         raise SimNetError("simnet export needs onnx: pip install onnx onnxruntime")
     about = export_embedding(_open_model(args), args.out)
@@ -1120,6 +1125,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(
         f"wrote {args.out}: uint8 images {shape} in, {about['output']['shape'][1]}-D embeddings out"
     )
+    return 0
+
+
+def export_index(args: argparse.Namespace) -> int:
+    """export's second job: an index as plain FAISS and a CSV table."""
+    from simnet.index import load_index
+    from simnet.index.export import export_faiss
+
+    if args.model or args.backbone:
+        raise SimNetError("export one thing: --model RUN (as ONNX) or --index FILE (as FAISS)")
+    done = export_faiss(load_index(args.index), args.out)
+    if args.json:
+        _print_json(done)
+        return 0
+    print(f"wrote {done['faiss']} ({done['count']} vectors, {done['kind']}) and {done['table']}")
     return 0
 
 

@@ -12,6 +12,7 @@ import pytest
 
 import simnet.index.large as large
 from simnet.errors import SimNetError
+from tests.helpers import simnet
 
 
 @pytest.fixture
@@ -200,3 +201,47 @@ def test_the_command_line_builds_searches_and_serves_a_large_index(embedded, tmp
     first = response.json()["matches"][0]
     assert first["path"] == str(query.resolve())
     assert client.get(first["url"]).content == query.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["exact", "hnsw"])
+def test_an_index_exports_to_plain_faiss_with_a_table(embedded, tmp_path, kind) -> None:
+    import csv
+
+    import faiss
+
+    from simnet.index import Index, LargeIndex
+    from simnet.index.export import export_faiss
+
+    folder = embedded[0]
+    vectors = np.load(folder / "shapes.npy")
+    names = [f"img{i}.png" for i in range(len(vectors))]
+    small = Index(vectors, names, ["a"] * len(vectors), {}, kind=kind)
+    small.remove(names[:5])  # ids need not be rows
+    large = LargeIndex.from_embeddings(folder / "shapes.npy", kind)
+    for index in (small, large):
+        done = export_faiss(index, tmp_path / f"{kind}.faiss")
+        plain = faiss.read_index(str(tmp_path / f"{kind}.faiss"))
+        with open(done["table"]) as handle:
+            path_of = {int(row["id"]): row["path"] for row in csv.DictReader(handle)}
+        assert plain.ntotal == len(index) == done["count"] == len(path_of)
+        _, ids = plain.search(np.ascontiguousarray(vectors[5:25]), 3)
+        found = [[m.path for m in ms] for ms in index.search(vectors[5:25], 3)]
+        assert [[path_of[int(i)] for i in row] for row in ids] == found
+    sharded = LargeIndex.from_embeddings(folder / "shapes.npy", kind, shards=2)
+    with pytest.raises(SimNetError, match="--shards 1"):
+        export_faiss(sharded, tmp_path / "sharded.faiss")
+
+
+def test_export_on_the_command_line_writes_plain_faiss(embedded, tmp_path) -> None:
+    from simnet.index import LargeIndex
+
+    folder = embedded[0]
+    LargeIndex.from_embeddings(folder / "shapes.npy", "exact").save(tmp_path / "big.index")
+    out = tmp_path / "big.faiss"
+    done = simnet("export", "--index", tmp_path / "big.index", "--out", out, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["count"] == 60 and out.with_suffix(".csv").is_file()
+    both = simnet("export", "--index", tmp_path / "big.index", "--model", "x", "--out", out)
+    assert (
+        both.returncode == 2 and both.stderr.count("\n") == 1 and "export one thing" in both.stderr
+    )

@@ -255,6 +255,11 @@ class LargeIndex:
         return len(parts_of(self._faiss))
 
     @property
+    def faiss_index(self) -> faiss.Index:
+        """The FAISS structure searched (an ``IndexShards`` when sharded)."""
+        return self._faiss
+
+    @property
     def paths(self) -> list[str]:
         return list(self._paths)
 
