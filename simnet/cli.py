@@ -365,14 +365,15 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
             _model(required=False, backbone=True),
             _engine(),
             _data(many=True),
-            _out("FILE.npy", "embeddings file to write"),
+            _out("FILE", "embeddings file to write: FILE.npy (+ FILE.json) or FILE.parquet"),
             _json(),
         ],
         help="embed images into a .npy file, a chunk at a time, for a large index",
         description="Embed every image (every design, for a multi-view model) under the "
         "--data files and folders into an (N, D) float32 .npy file, with a .json beside it "
-        "naming each row's path and label and the model. Memory holds one chunk of images "
-        "at a time. simnet index --embeddings builds an index from the pair.",
+        "naming each row's path and label and the model (or into a .parquet table with "
+        "path, label and embedding columns, the model in its metadata). Memory holds one "
+        "chunk of images at a time. simnet index --embeddings builds an index from them.",
     )
     _deprecated_positional(p, "paths", many=True)
 
@@ -413,9 +414,15 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
     )
     job.add_argument(
         "--embeddings",
-        metavar="FILE.npy",
-        help="build a read-only large index from embeddings written by simnet embed "
-        "(read in chunks, never all in memory)",
+        metavar="FILE",
+        help="build a read-only large index from embeddings: simnet embed's .npy (read in "
+        "chunks, never all in memory) or .parquet, or another tool's (N, D) .npy",
+    )
+    p.add_argument(
+        "--paths",
+        metavar="FILE.txt",
+        help="with --embeddings of another tool's .npy: each row's path, one a line "
+        "(optionally a tab and a label); without it rows are named by number",
     )
     _index_options(p)
 
@@ -829,6 +836,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_index(args: argparse.Namespace) -> int:
     if args.embeddings:
         return index_from_embeddings(args)
+    if args.paths:
+        raise SimNetError("--paths names the rows of --embeddings FILE")
     if args.shards != 1 or args.memory_gb is not None or args.kind == "ivfpq":
         raise SimNetError("--shards, --memory-gb and --kind ivfpq build from --embeddings FILE")
     if args.add or args.remove:
@@ -869,7 +878,7 @@ def index_from_embeddings(args: argparse.Namespace) -> int:
         raise SimNetError("--shards must be at least 1 and --memory-gb above 0")
     memory = None if args.memory_gb is None else int(args.memory_gb * 2**30)
     start = time.perf_counter()
-    index = LargeIndex.from_embeddings(args.embeddings, args.kind, memory, args.shards)
+    index = LargeIndex.from_embeddings(args.embeddings, args.kind, memory, args.shards, args.paths)
     index.save(args.out)
     seconds = time.perf_counter() - start
     if args.json:

@@ -245,3 +245,51 @@ def test_export_on_the_command_line_writes_plain_faiss(embedded, tmp_path) -> No
     assert (
         both.returncode == 2 and both.stderr.count("\n") == 1 and "export one thing" in both.stderr
     )
+
+
+def test_parquet_and_foreign_embeddings_index_and_search(embedded, tmp_path, capsys) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from simnet.cli import main
+
+    folder, _, _, run = embedded
+
+    def cli(*args: object) -> int:
+        capsys.readouterr()
+        return main([str(a) for a in args])
+
+    table = tmp_path / "e.parquet"
+    assert cli("embed", "--model", run, "--data", folder / "shapes", "--out", table) == 0
+    written = pq.read_table(table)
+    assert written.column_names == ["path", "label", "embedding"] and len(written) == 60
+    query = json.loads((folder / "shapes.json").read_text())["paths"][7]
+
+    def search(index: Path) -> dict:
+        assert cli("search", "--index", index, "--model", run, query, "-k", "1", "--json") == 0
+        return json.loads(capsys.readouterr().out)[0]["matches"][0]
+
+    assert cli("index", "--embeddings", table, "--out", tmp_path / "p.index") == 0
+    assert search(tmp_path / "p.index")["path"] == query  # the model recorded, and checked
+    # another tool's vectors: float64, no JSON beside them, rows named by a paths file
+    foreign = tmp_path / "foreign.npy"
+    np.save(foreign, np.load(folder / "shapes.npy").astype(np.float64))
+    names = tmp_path / "names.txt"
+    names.write_text("".join(f"photo-{i}.jpg\tkind-{i % 3}\n" for i in range(60)))
+    assert (
+        cli("index", "--embeddings", foreign, "--paths", names, "--out", tmp_path / "f.index") == 0
+    )
+    match = search(tmp_path / "f.index")  # only the size can be checked against the model
+    assert (match["path"], match["label"]) == ("photo-7.jpg", "kind-1")
+    assert cli("index", "--embeddings", foreign, "--out", tmp_path / "n.index") == 0
+    assert search(tmp_path / "n.index")["path"] == "7"
+    names.write_text("only-one.jpg\n")
+    pq.write_table(pa.table({"path": ["a"], "vector": [[1.0]]}), tmp_path / "wrong.parquet")
+    for args in [
+        ("--embeddings", foreign, "--paths", names),  # 1 name for 60 rows
+        ("--paths", names, "--model", run),  # --paths without --embeddings
+        ("--embeddings", tmp_path / "wrong.parquet"),  # no embedding column
+    ]:
+        assert cli("index", *args, "--out", tmp_path / "x.index") == 2
+        assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "x.index").exists()

@@ -249,11 +249,13 @@ def embed_to_file(
     images are skipped and reported. ``simnet index --embeddings`` builds an index from them.
     """
     out = Path(out)
-    if out.suffix != ".npy":
-        raise SimNetError(f"embeddings are written to a .npy file, not {out.name}")
+    if out.suffix not in (".npy", ".parquet"):
+        raise SimNetError(f"embeddings are written to a .npy or .parquet file, not {out.name}")
     items = expand_paths(paths, net.views)
     if not items:
         raise SimNetError(f"no images under {', '.join(str(p) for p in paths)}")
+    if out.suffix == ".parquet":
+        return _embed_to_parquet(net, items, out, model_path, progress)
     report, rows = AddReport(), list[tuple[str, str]]()
     with atomic_path(out) as tmp:
         # Rows go to a scratch file by plain writes (a full disk is then an error, where a
@@ -281,6 +283,30 @@ def embed_to_file(
         "labels": [label for _, label in rows],
     }
     atomic_write_text(rows_file(out), json.dumps(facts))
+    return report
+
+
+def _embed_to_parquet(
+    net: SimNet,
+    items: list[tuple[str, str]],
+    out: Path,
+    model_path: str | Path | None,
+    progress: bool,
+) -> AddReport:
+    """:func:`embed_to_file` into a parquet table: a row group per chunk."""
+    from simnet.index.embeddings import write_parquet
+
+    report = AddReport()
+
+    def chunks() -> Iterator[tuple[np.ndarray, list[tuple[str, str]]]]:
+        for vectors, kept, skipped in embed_in_chunks(net, items, progress):
+            report.skipped += skipped
+            yield vectors, kept
+
+    with atomic_path(out) as tmp, tmp.open("wb") as sink:
+        report.added = write_parquet(sink, chunks(), net.dim, model_info(net, model_path))
+        if not report.added:
+            raise SimNetError(f"no readable image: {': '.join(report.skipped[0])}")
     return report
 
 

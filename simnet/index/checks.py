@@ -27,9 +27,12 @@ def check_model(
     built_by: dict[str, Any], index_dim: int, model_id: str, dim: int, preprocessing: dict
 ) -> None:
     """Raises :class:`SimNetError` unless an index (made by ``built_by``, of ``index_dim``
-    vectors) was built by the model with this id, size and preprocessing."""
+    vectors) was built by the model with this id, size and preprocessing. An index of
+    another tool's embeddings (``built_by`` empty) is checked for the size alone."""
     if dim != index_dim:
         raise SimNetError(f"index holds {index_dim}-D embeddings but the model makes {dim}-D ones")
+    if not built_by:  # another tool's embeddings: nothing is known of their model but the size
+        return
     if preprocessing != built_by.get("preprocessing"):
         raise SimNetError("index was built with different preprocessing than this model uses")
     if model_id != built_by.get("id"):

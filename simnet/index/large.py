@@ -43,14 +43,15 @@ SEARCH_DEPTH = {"exact": 0, "hnsw": HNSW_SEARCH_DEPTH, "ivfpq": 16}
 
 
 def open_vectors(path: str | Path) -> np.ndarray:
-    """A ``(N, D)`` float32 ``.npy`` file, memory-mapped (read as needed, never all at once)."""
+    """A ``(N, D)`` ``.npy`` file of floats (any width: read as float32 a chunk at a time),
+    memory-mapped (read as needed, never all at once)."""
     try:
         vectors = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise SimNetError(f"cannot read vectors from {path}: {exc}") from None
-    if vectors.ndim != 2 or vectors.dtype != np.float32:
+    if vectors.ndim != 2 or vectors.dtype.kind != "f":
         raise SimNetError(
-            f"{path} must hold an (N, D) float32 array, not {vectors.dtype} {vectors.shape}"
+            f"{path} must hold an (N, D) array of floats, not {vectors.dtype} {vectors.shape}"
         )
     return vectors
 
@@ -231,11 +232,14 @@ class LargeIndex:
         kind: str = "auto",
         memory_bytes: int | None = None,
         shards: int = 1,
+        paths_file: str | Path | None = None,
     ) -> LargeIndex:
-        """Builds from a ``.npy`` of embeddings and the JSON beside it (``simnet embed``),
-        reading the vectors in chunks."""
-        vectors = open_vectors(vectors_path)
-        rows = read_rows(vectors_path, len(vectors))
+        """Builds from an embeddings file (:func:`~simnet.index.embeddings.read_embeddings`:
+        ``simnet embed``'s ``.npy`` or ``.parquet``, or another tool's ``.npy`` with rows
+        named by ``paths_file`` or by number), reading a ``.npy`` in chunks."""
+        from simnet.index.embeddings import read_embeddings
+
+        vectors, rows = read_embeddings(vectors_path, paths_file)
         index, built = build_large(vectors, kind, memory_bytes, shards)
         return cls(index, built, rows["paths"], rows["labels"], rows["model"])
 

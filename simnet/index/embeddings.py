@@ -1,0 +1,121 @@
+"""Embeddings on disk, for ``simnet index --embeddings``: simnet's own ``.npy`` with the JSON
+beside it naming each row, a ``.parquet`` table (columns ``path``, ``label``, ``embedding``;
+the model in the schema's metadata), or a plain ``.npy`` from another tool with an optional
+paths file (one path per line, optionally a tab and a label)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from simnet.errors import SimNetError
+from simnet.index.large import open_vectors, read_rows, rows_file
+
+MODEL_KEY = b"simnet.model"  # the parquet schema's metadata entry naming the model
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise SimNetError("parquet files need pyarrow: pip install 'simnet[parquet]'") from None
+    return pa, pq
+
+
+def write_parquet(
+    sink: IO[bytes],
+    chunks: Iterator[tuple[np.ndarray, list[tuple[str, str]]]],
+    dim: int,
+    model: dict[str, Any],
+) -> int:
+    """Writes ``(vectors, [(path, label), ...])`` chunks as one row group each; returns the
+    rows written. ``sink`` is a Python file, so that a failed write is an ``OSError``."""
+    pa, pq = _pyarrow()
+    schema = pa.schema(
+        [("path", pa.string()), ("label", pa.string()), ("embedding", pa.list_(pa.float32(), dim))],
+        metadata={MODEL_KEY: json.dumps(model).encode()},
+    )
+    count = 0
+    with pq.ParquetWriter(sink, schema) as writer:
+        for vectors, rows in chunks:
+            if not rows:
+                continue
+            flat = pa.array(np.ascontiguousarray(vectors, np.float32).ravel())
+            columns = [
+                pa.array([p for p, _ in rows], pa.string()),
+                pa.array([label for _, label in rows], pa.string()),
+                pa.FixedSizeListArray.from_arrays(flat, dim),
+            ]
+            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+            count += len(rows)
+    return count
+
+
+def read_embeddings(
+    path: str | Path, paths_file: str | Path | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """``(vectors, rows)`` of an embeddings file: ``rows`` holds ``paths``, ``labels`` and
+    ``model`` (empty where the vectors came from another tool). A ``.npy`` is memory-mapped;
+    a ``.parquet`` table is read whole.
+
+    Raises:
+        SimNetError: an unreadable file, or rows that do not match the vectors.
+    """
+    path = Path(path)
+    if path.suffix == ".parquet":
+        if paths_file is not None:
+            raise SimNetError("a parquet file names its own rows: drop --paths")
+        return _read_parquet(path)
+    vectors = open_vectors(path)
+    if paths_file is not None:
+        return vectors, _read_paths_file(Path(paths_file), len(vectors))
+    if rows_file(path).exists():
+        return vectors, read_rows(path, len(vectors))
+    # another tool's vectors: rows named by their number, no model to check queries against
+    return vectors, {
+        "paths": [str(i) for i in range(len(vectors))],
+        "labels": [""] * len(vectors),
+        "model": {},
+    }
+
+
+def _read_parquet(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    pa, pq = _pyarrow()
+    try:
+        table = pq.read_table(path)
+        column = table.column("embedding").combine_chunks()
+        vectors = np.asarray(column.flatten().to_numpy(zero_copy_only=False), np.float32)
+        vectors = vectors.reshape(len(table), -1)
+        paths = [str(p) for p in table.column("path").to_pylist()]
+        labels = (
+            [str(x or "") for x in table.column("label").to_pylist()]
+            if "label" in table.column_names
+            else [""] * len(paths)
+        )
+        model = json.loads((table.schema.metadata or {}).get(MODEL_KEY, b"{}"))
+    except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
+        raise SimNetError(
+            f"cannot read embeddings from {path} ({exc}); a parquet file needs the columns "
+            "path and embedding (a list of floats per row), and optionally label"
+        ) from None
+    return vectors, {"paths": paths, "labels": labels, "model": model}
+
+
+def _read_paths_file(path: Path, count: int) -> dict[str, Any]:
+    try:
+        lines = [line.rstrip("\n") for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SimNetError(f"cannot read --paths {path}: {exc}") from None
+    if len(lines) != count:
+        raise SimNetError(f"--paths {path} names {len(lines)} rows but the vectors are {count}")
+    named = [line.split("\t", 1) for line in lines]
+    return {
+        "paths": [n[0] for n in named],
+        "labels": [n[1] if len(n) > 1 else "" for n in named],
+        "model": {},
+    }
