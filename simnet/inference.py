@@ -12,13 +12,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from tqdm import tqdm
 
 from simnet.calibration import read_calibration
 from simnet.config import Config, config_from_dict
 from simnet.data.augment import MEAN, STD, to_input
 from simnet.data.designs import decode_design
-from simnet.data.images import decode_image, skip_reason
+from simnet.data.images import decode_image, prepare_image, skip_reason
 from simnet.engines import choose_engine
 from simnet.errors import ImageError, SimNetError
 from simnet.models import SimNetModel, build_model
@@ -282,6 +283,20 @@ class SimNet:
             return np.empty((0, self.dim), np.float32), kept, skipped
         return self.embed_array(np.stack(arrays)), kept, skipped
 
+    def _from_tensor(self, images: torch.Tensor) -> np.ndarray | list[Image.Image]:
+        """A tensor of images as an array (uint8, the array layout) or as PIL images (float
+        ``(N, 3, H, W)`` in ``[0, 1]``, to be scaled as files are)."""
+        images = images.detach().cpu()
+        if images.dtype == torch.uint8 and images.dim() in (4, 5) and images.shape[-1] == 3:
+            return images.numpy()
+        if images.is_floating_point() and images.dim() == 4 and images.shape[1] == 3:
+            pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+            return [Image.fromarray(p) for p in pixels.numpy()]
+        raise SimNetError(
+            "a tensor of images is uint8 (N, S, S, 3) or float (N, 3, H, W) in [0, 1], "
+            f"not {images.dtype} {tuple(images.shape)}"
+        )
+
     @property
     def attribute_names(self) -> tuple[str, ...]:
         """The design attributes this model predicts (empty: none)."""
@@ -316,16 +331,39 @@ class SimNet:
             raise ImageError(f"{path} is a folder; this model embeds image files")
         return decode_image(path, size, keep_aspect=self.config.data.keep_aspect)
 
-    def embed(self, images: np.ndarray | Sequence[str | Path]) -> np.ndarray:
-        """Embeds a uint8 image array ``(N, S, S, 3)`` (designs: ``(N, V, S, S, 3)``), or a
-        list of image files (designs: design folders).
+    def embed(
+        self,
+        images: np.ndarray | torch.Tensor | Image.Image | Sequence[str | Path | Image.Image],
+    ) -> np.ndarray:
+        """Embeds images given as any of:
+
+        - a uint8 array or tensor ``(N, S, S, 3)`` (designs: ``(N, V, S, S, 3)``), as
+          :meth:`decode` makes them;
+        - a float tensor ``(N, 3, H, W)`` of pixels in ``[0, 1]`` (torchvision's
+          ``to_tensor``), scaled as a file is;
+        - PIL images, one or a list;
+        - a list of image files (designs: design folders), PIL images among them if you like.
 
         Raises:
             ImageError: a file in the list is not a readable image.
+            SimNetError: a tensor of another layout, or PIL images for a design model.
         """
+        if isinstance(images, torch.Tensor):
+            images = self._from_tensor(images)
         if isinstance(images, np.ndarray):
             return self.embed_array(images)
-        emb, _, skipped = self.embed_files(list(images))
+        items = [images] if isinstance(images, Image.Image) else list(images)
+        files = [item for item in items if not isinstance(item, Image.Image)]
+        if len(files) < len(items):
+            if self.views:
+                raise SimNetError("a design model embeds design folders, not PIL images")
+            size, keep = self.config.data.image_size, self.config.data.keep_aspect
+            arrays = [
+                prepare_image(x, size, keep) if isinstance(x, Image.Image) else self.decode(x)
+                for x in items
+            ]
+            return self.embed_array(np.stack(arrays))
+        emb, _, skipped = self.embed_files(files)
         if skipped:
             raise ImageError(": ".join(skipped[0]))
         return emb

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from simnet.config import Config
@@ -71,3 +72,25 @@ def test_descriptors_are_the_unit_norm_features_before_the_projection() -> None:
     d = _net(True, 0, ["top", "front", "side"]).describe(designs)
     assert d.shape == (2, 3 * (width + branches))
     np.testing.assert_allclose(np.linalg.norm(d, axis=1), 1.0, atol=1e-5)
+
+
+def test_embed_takes_pil_images_and_tensors_as_it_takes_files(tiny_run) -> None:
+    from PIL import Image
+    from torchvision.transforms.functional import to_tensor
+
+    from simnet.errors import SimNetError
+
+    data, run = tiny_run
+    net = SimNet.load(run, engine="torch")
+    files = sorted(data.rglob("*.png"))[:4]
+    want = net.embed(files)
+    opened = [Image.open(f) for f in files]
+    np.testing.assert_allclose(net.embed(opened), want, atol=1e-6)
+    np.testing.assert_allclose(net.embed(opened[1]), want[1:2], atol=1e-6)
+    np.testing.assert_allclose(net.embed([files[0], opened[1]]), want[:2], atol=1e-6)
+    decoded = np.stack([net.decode(f) for f in files])
+    np.testing.assert_allclose(net.embed(torch.from_numpy(decoded)), want, atol=1e-6)
+    floats = torch.stack([to_tensor(Image.open(f).convert("RGB")) for f in files])  # [0, 1]
+    np.testing.assert_allclose(net.embed(floats), want, atol=1e-6)
+    with pytest.raises(SimNetError, match=r"uint8 \(N, S, S, 3\) or float \(N, 3, H, W\)"):
+        net.embed(torch.zeros(2, 32, 32))

@@ -133,14 +133,7 @@ def decode_image(
                         f"{max_pixels:,} allowed)",
                     )
                 opened.seek(0)  # first frame of animations
-                image = _to_rgb(ImageOps.exif_transpose(opened))
-                if trim:
-                    image = trim_to_content(image)
-                if (keep_aspect or trim) and image.width != image.height:
-                    image = pad_square(image)
-                if image.size != (size, size):
-                    image = image.resize((size, size), Image.Resampling.BICUBIC)
-                return np.asarray(image, dtype=np.uint8).copy()
+                return prepare_image(opened, size, keep_aspect, trim)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -148,6 +141,21 @@ def decode_image(
     except (OSError, ValueError, SyntaxError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise fail(ImageError, f"not a readable image ({detail})") from None
+
+
+def prepare_image(
+    image: Image.Image, size: int, keep_aspect: bool = False, trim: bool = False
+) -> np.ndarray:
+    """An opened image (turned upright by its EXIF tag, in RGB) as a ``(size, size, 3)``
+    uint8 array, as :func:`decode_image` makes it from a file."""
+    image = _to_rgb(ImageOps.exif_transpose(image))
+    if trim:
+        image = trim_to_content(image)
+    if (keep_aspect or trim) and image.width != image.height:
+        image = pad_square(image)
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BICUBIC)
+    return np.asarray(image, dtype=np.uint8).copy()
 
 
 def skip_reason(path: str | Path, exc: Exception) -> str:
