@@ -18,6 +18,7 @@ import argparse
 import io
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -567,6 +568,12 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         "differs. The index file is reloaded when it changes on disk.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    p.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="require this bearer token on every request but the page and /health (default: "
+        "$SIMNET_TOKEN, which keeps it out of the process list; none: open to all)",
+    )
     p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     p.add_argument(
         "--max-upload-mb",
@@ -1163,7 +1170,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not (args.max_upload_mb > 0 and args.max_pixels > 0):
         raise SimNetError("--max-upload-mb and --max-pixels must be above 0")
     limits = Limits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels)
-    app = create_app(args.index, args.model, limits, args.engine)
+    token = args.token or os.environ.get("SIMNET_TOKEN") or None
+    app = create_app(args.index, args.model, limits, args.engine, token)
     log.info("serving %s on http://%s:%d/", args.index, args.host, args.port)
     uvicorn.run(
         app,

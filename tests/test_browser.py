@@ -42,12 +42,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(index_file: Path) -> Iterator[str]:
+def serving(index_file: Path, token: str | None = None) -> Iterator[str]:
     """The service over ``index_file`` on a loopback port, in a thread: its URL."""
     import uvicorn
 
     port = free_port()
-    config = uvicorn.Config(create_app(index_file), port=port, log_level="warning")
+    app = create_app(index_file, token=token)
+    config = uvicorn.Config(app, port=port, log_level="warning")
     uvicorn_server = uvicorn.Server(config)
     thread = threading.Thread(target=uvicorn_server.run, daemon=True)
     thread.start()
@@ -128,6 +129,28 @@ def test_dropping_an_image_shows_its_matches(server, tmp_path: Path) -> None:
         assert page.inner_text(".match .distance") == "0.000"  # the image itself, first
         assert "matches in" in page.inner_text("#status")
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        browser.close()
+
+
+def test_the_page_asks_for_the_token_once_and_keeps_it(tiny_run, tmp_path: Path) -> None:
+    playwright = chromium()
+    data, run = tiny_run
+    index_file = tmp_path / "shapes.index"
+    build_index(SimNet.load(run), data, model_path=run).save(index_file)
+    asked = []
+    with serving(index_file, token="s3cret") as url, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept("s3cret")))
+        page.goto(url + "/")
+        page.wait_for_selector("#file-image")
+        for query in ("cross/004.png", "circle/001.png"):
+            page.set_input_files("#file-image", str(data / query))
+            page.wait_for_function(
+                "document.querySelector('#status').textContent.includes('matches in')"
+            )
+            page.wait_for_function(LOADED % ".match img")  # thumbnails carry the token too
+        assert len(asked) == 1 and "token" in asked[0]  # asked once, kept for the tab
         browser.close()
 
 

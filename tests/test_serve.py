@@ -65,6 +65,27 @@ def test_search_finds_the_uploaded_image_first(served) -> None:
     assert picture.content == query.read_bytes()
 
 
+def test_a_token_guards_everything_but_the_page_and_health(served) -> None:
+    _, index_file, data = served
+    client = TestClient(create_app(index_file, token="s3cret"))
+    assert client.get("/health").status_code == 200 and client.get("/").status_code == 200
+    query = upload(data / "stripes" / "003.png")
+    for refused in (
+        client.post("/search", files=query),
+        client.post("/search", files=query, headers={"Authorization": "Bearer wrong"}),
+        client.post("/search", files=query, headers={"Authorization": "Basic s3cret"}),
+        client.get("/images/0"),
+        client.get("/openapi.json"),
+    ):
+        assert refused.status_code == 401 and "Bearer" in refused.headers["www-authenticate"]
+        assert "token" in refused.json()["detail"]
+    found = client.post("/search", files=query, headers={"Authorization": "Bearer s3cret"})
+    assert found.status_code == 200, found.text
+    url = found.json()["matches"][0]["url"]
+    assert client.get(url + "?token=s3cret").status_code == 200  # how the page loads images
+    assert client.get(url + "?token=s3cre").status_code == 401
+
+
 def test_compare_gives_distance_and_similarity(served) -> None:
     client, _, data = served
     a, b = data / "circle" / "001.png", data / "cross" / "002.png"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import io
 import logging
 import queue
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
@@ -191,6 +193,36 @@ class Batcher:
         return [(vectors[starts[i] : starts[i + 1]], found.get(i)) for i in range(len(batch))]
 
 
+class TokenGate:
+    """ASGI middleware: every request but the page (``/``) and ``/health`` must carry the
+    token, as ``Authorization: Bearer TOKEN`` or (for the images a page shows, where no
+    header can go) ``?token=TOKEN``; others are answered 401."""
+
+    OPEN = frozenset({"/", "/health"})
+
+    def __init__(self, app: ASGIApp, token: str):
+        self.app, self.token = app, token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.OPEN or self._carries(scope):
+            await self.app(scope, receive, send)
+            return
+        refused = JSONResponse(
+            {"detail": "this service needs its token: Authorization: Bearer TOKEN"},
+            401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        await refused(scope, receive, send)
+
+    def _carries(self, scope: Scope) -> bool:
+        headers = dict(scope.get("headers") or [])
+        scheme, _, given = headers.get(b"authorization", b"").partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token):
+            return True
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        return any(hmac.compare_digest(t.encode(), self.token) for t in query.get("token", []))
+
+
 class BodyLimit:
     """ASGI middleware: a request body over ``max_bytes`` is answered 413 before any of
     it reaches the app (by its Content-Length, or by counting a chunked body)."""
@@ -336,9 +368,11 @@ def create_app(
     model: str | Path | None = None,
     limits: Limits | None = None,
     engine: str = "auto",
+    token: str | None = None,
 ) -> FastAPI:
     """The service over one index file (its model from the index unless ``model`` is
-    given; ``engine`` runs it, see :class:`~simnet.inference.SimNet`)."""
+    given; ``engine`` runs it, see :class:`~simnet.inference.SimNet`). With ``token``,
+    every request but the page and ``/health`` must carry it (:class:`TokenGate`)."""
     limits = limits or Limits()
     service = Service(index_file, model, engine)
     app = FastAPI(
@@ -348,6 +382,8 @@ def create_app(
     )
     app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=limits.max_bytes)
+    if token:
+        app.add_middleware(TokenGate, token=token)  # outermost: refused before anything
     _register(app, Routes(service, Batcher(service), limits))
     return app
 
