@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from simnet.errors import SimNetError
 
@@ -69,24 +70,28 @@ def _sync_dir(folder: Path) -> None:
 def exclusive(path: str | Path, wait: bool = True) -> Iterator[None]:
     """Holds the write lock of ``path`` (a file, or a folder such as a run folder) for a
     block: one writer at a time, waiting its turn (or refused at once when ``wait`` is
-    false). The operating system releases the lock when its process dies, however it dies.
-    Once it is held, temporary files that a killed writer left behind are removed."""
+    false). The operating system releases the lock when its process dies, however it dies
+    (``filelock``: ``flock`` on Unix, ``LockFileEx`` on Windows). Once it is held, temporary
+    files that a killed writer left behind are removed."""
     path = Path(path)
     if path.is_dir():
-        lock, stale = path / ".lock", list(path.glob(".*.tmp"))
+        lock = path / ".lock"
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock, stale = path.with_name(f".{path.name}.lock"), []
-    with lock.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise SimNetError(f"another process is writing {path}") from None
-        if not path.is_dir():
-            stale = list(path.parent.glob(f".{path.name}.*.tmp"))
+        lock = path.with_name(f".{path.name}.lock")
+    held = FileLock(lock, timeout=-1 if wait else 0, thread_local=False)
+    try:
+        held.acquire()
+    except Timeout:
+        raise SimNetError(f"another process is writing {path}") from None
+    try:
+        pattern = ".*.tmp" if path.is_dir() else f".{path.name}.*.tmp"
+        stale = list((path if path.is_dir() else path.parent).glob(pattern))
         for leftover in stale:
             leftover.unlink(missing_ok=True)
         yield
+    finally:
+        held.release()
 
 
 def remove_if_empty(folder: str | Path) -> None:
