@@ -64,3 +64,19 @@ def test_readme_large_index_example_runs(tmp_path: Path, monkeypatch, capsys) ->
     exec(compile(code, str(README), "exec"), {})
     kind, recall = capsys.readouterr().out.split()
     assert kind == "exact" and float(recall) == 1.0  # 3,000 vectors: exact search
+
+
+def test_the_command_table_matches_each_commands_help() -> None:
+    """Every command is in the README's table once, and its --json column says what its
+    --help says."""
+    from simnet.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = re.findall(r"^\| `([a-z-]+)` \| [^|]+ \| (yes|no)[^|]* \|", readme, re.M)
+    table = dict(rows)
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert len(rows) == len(table) and set(table) == set(commands)
+    for name, sub in commands.items():
+        takes_json = "--json" in sub.format_help()
+        assert (table[name] == "yes") == takes_json, name
