@@ -25,10 +25,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from simnet.compare import compare, explain
     from simnet.config import Config, load_config
+    from simnet.data.sampler import ClassBalancedBatchSampler
     from simnet.errors import SimNetError
     from simnet.eval import evaluate
     from simnet.index import Index, SearchIndex, add_to_index, build_index, remove_from_index
     from simnet.inference import SimNet
+    from simnet.losses import ContrastiveLoss
+    from simnet.mining import OPMS, AllPairs, HardestNegatives, LambdaSchedule, RandomPairs
     from simnet.packages.generate import generate_packages
     from simnet.train import train
 
@@ -49,6 +52,14 @@ _WHERE = {
     "SimNet": "simnet.inference",
     "generate_packages": "simnet.packages.generate",
     "train": "simnet.train",
+    # SimNet's own parts, for a training loop of your own
+    "OPMS": "simnet.mining",
+    "RandomPairs": "simnet.mining",
+    "HardestNegatives": "simnet.mining",
+    "AllPairs": "simnet.mining",
+    "LambdaSchedule": "simnet.mining",
+    "ContrastiveLoss": "simnet.losses",
+    "ClassBalancedBatchSampler": "simnet.data.sampler",
 }
 
 
@@ -78,7 +89,14 @@ sys.modules[__name__].__class__ = _Package
 
 __version__ = "0.1.0"
 __all__ = [
+    "OPMS",
+    "AllPairs",
+    "ClassBalancedBatchSampler",
     "Config",
+    "ContrastiveLoss",
+    "HardestNegatives",
+    "LambdaSchedule",
+    "RandomPairs",
     "Index",
     "SearchIndex",
     "SimNet",
