@@ -27,12 +27,12 @@ import faiss
 import numpy as np
 from index_helpers import cluster_centres, make_vectors, one_at_a_time, rss_mib
 
+from simnet.index.embeddings import open_vectors
 from simnet.index.large import (
     LargeIndex,
     build_large,
     exact_neighbours,
     neighbour_recall,
-    open_vectors,
     parts_of,
     set_search_depth,
 )

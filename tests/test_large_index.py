@@ -12,6 +12,7 @@ import pytest
 
 import simnet.index.large as large
 from simnet.errors import SimNetError
+from simnet.index.embeddings import open_vectors
 from tests.helpers import simnet
 
 
@@ -24,7 +25,7 @@ def vectors(tmp_path, monkeypatch):
     x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
     np.save(tmp_path / "v.npy", x)
     queries = x[rng.integers(0, 3000, 50)] + 0.01 * rng.normal(size=(50, 16)).astype(np.float32)
-    return large.open_vectors(tmp_path / "v.npy"), queries.astype(np.float32), x
+    return open_vectors(tmp_path / "v.npy"), queries.astype(np.float32), x
 
 
 def test_streamed_exact_search_is_brute_force(vectors) -> None:
@@ -65,8 +66,8 @@ def test_recall_counts_overlap() -> None:
 
 def test_a_file_that_is_not_vectors_is_refused(tmp_path) -> None:
     np.save(tmp_path / "ints.npy", np.arange(10))
-    with pytest.raises(SimNetError, match="float32"):
-        large.open_vectors(tmp_path / "ints.npy")
+    with pytest.raises(SimNetError, match=r"an \(N, D\) array of floats, not int64"):
+        open_vectors(tmp_path / "ints.npy")
 
 
 # -- from images to a served large index ---------------------------------------------------
@@ -88,7 +89,7 @@ def embedded(tiny_run, tmp_path_factory):
 def test_embed_writes_each_readable_image_once_with_its_row(embedded) -> None:
     folder, net, report, _ = embedded
     assert report.added == 60 and [Path(p).name for p, _ in report.skipped] == ["broken.png"]
-    vectors = large.open_vectors(folder / "shapes.npy")
+    vectors = open_vectors(folder / "shapes.npy")
     rows = json.loads((folder / "shapes.json").read_text())
     assert vectors.shape == (60, net.dim) and len(rows["paths"]) == 60
     assert rows["model"]["id"] == net.model_id
@@ -110,7 +111,7 @@ def test_a_large_index_saves_loads_and_finds_each_image(embedded, kind, shards) 
     index = load_index(folder / f"{kind}.index")
     assert isinstance(index, LargeIndex) and (index.kind, index.shards) == (kind, shards)
     index.check_model(net.model_id, net.dim, net.preprocessing)
-    vectors = large.open_vectors(folder / "shapes.npy")
+    vectors = open_vectors(folder / "shapes.npy")
     results = index.search(np.asarray(vectors), 5)
     assert [matches[0].id for matches in results] == list(range(60))
     assert all(results[i][0].distance < 1e-3 for i in range(60))
@@ -146,15 +147,18 @@ def test_a_large_index_is_not_updated_in_place(embedded, tmp_path) -> None:
         Index.load(tmp_path / "big.index")
 
 
-def test_embeddings_without_their_rows_are_refused(embedded, tmp_path) -> None:
+def test_embeddings_whose_rows_do_not_match_are_refused(embedded, tmp_path) -> None:
     from simnet.index import LargeIndex
 
     folder, _, _, _ = embedded
     shutil.copy(folder / "shapes.npy", tmp_path / "lone.npy")
-    with pytest.raises(SimNetError, match="lone.json not found"):
-        LargeIndex.from_embeddings(tmp_path / "lone.npy")
+    alone = LargeIndex.from_embeddings(tmp_path / "lone.npy")  # another tool's: rows by number
+    assert alone.paths[:2] == ["0", "1"] and alone.model == {}
     (tmp_path / "lone.json").write_text(json.dumps({"paths": [], "labels": [], "model": {}}))
     with pytest.raises(SimNetError, match="names 0 rows but"):
+        LargeIndex.from_embeddings(tmp_path / "lone.npy")
+    (tmp_path / "lone.json").write_text("{not json")
+    with pytest.raises(SimNetError, match="does not name the rows"):
         LargeIndex.from_embeddings(tmp_path / "lone.npy")
 
 

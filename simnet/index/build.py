@@ -21,8 +21,8 @@ from simnet.data.images import is_image_name, skip_reason
 from simnet.data.loading import load_all, load_data
 from simnet.data.sources import FolderSource
 from simnet.errors import ImageError, SimNetError
+from simnet.index.embeddings import rows_file
 from simnet.index.index import Index
-from simnet.index.large import rows_file
 from simnet.inference import SimNet
 from simnet.storage import atomic_path, atomic_write_text
 

@@ -13,9 +13,48 @@ from typing import IO, Any
 import numpy as np
 
 from simnet.errors import SimNetError
-from simnet.index.large import open_vectors, read_rows, rows_file
 
 MODEL_KEY = b"simnet.model"  # the parquet schema's metadata entry naming the model
+
+
+def open_vectors(path: str | Path) -> np.ndarray:
+    """A ``(N, D)`` ``.npy`` file of floats (any width: read as float32 a chunk at a time),
+    memory-mapped (read as needed, never all at once)."""
+    try:
+        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise SimNetError(f"cannot read vectors from {path}: {exc}") from None
+    if vectors.ndim != 2 or vectors.dtype.kind != "f":
+        raise SimNetError(
+            f"{path} must hold an (N, D) array of floats, not {vectors.dtype} {vectors.shape}"
+        )
+    return vectors
+
+
+def rows_file(vectors_path: str | Path) -> Path:
+    """The JSON file beside an embeddings ``.npy`` naming its rows (``simnet embed``)."""
+    return Path(vectors_path).with_suffix(".json")
+
+
+def read_rows(vectors_path: str | Path, count: int) -> dict[str, Any]:
+    """The ``paths``, ``labels`` and ``model`` of the ``count`` rows of an embeddings file."""
+    path = rows_file(vectors_path)
+    try:
+        rows = json.loads(path.read_text())
+        paths, labels, model = rows["paths"], rows["labels"], rows["model"]
+    except FileNotFoundError:
+        raise SimNetError(
+            f"{path} not found: it names each row of {vectors_path} "
+            '({"paths": [...], "labels": [...], "model": {...}}, written by simnet embed)'
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SimNetError(f"{path} does not name the rows of {vectors_path} ({exc})") from None
+    if not (len(paths) == len(labels) == count):
+        raise SimNetError(
+            f"{path} names {len(paths)} rows but {vectors_path} holds {count}: "
+            "they come from different runs of simnet embed"
+        )
+    return {"paths": paths, "labels": labels, "model": model}
 
 
 def _pyarrow() -> Any:

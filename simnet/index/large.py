@@ -20,6 +20,7 @@ import numpy as np
 
 from simnet.errors import SimNetError
 from simnet.index.checks import check_model, check_queries
+from simnet.index.embeddings import read_embeddings
 from simnet.index.formats import LARGE_FORMAT
 from simnet.index.records import Entry, Match, to_matches
 from simnet.index.structures import (
@@ -40,20 +41,6 @@ _faiss: Any = faiss  # FAISS's type stubs miss its Python stream adapters
 # How hard each kind looks by default: HNSW's efSearch, IVF lists probed (on a million
 # clustered vectors, 16 lists find as much as 64: BENCHMARKS.md).
 SEARCH_DEPTH = {"exact": 0, "hnsw": HNSW_SEARCH_DEPTH, "ivfpq": 16}
-
-
-def open_vectors(path: str | Path) -> np.ndarray:
-    """A ``(N, D)`` ``.npy`` file of floats (any width: read as float32 a chunk at a time),
-    memory-mapped (read as needed, never all at once)."""
-    try:
-        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise SimNetError(f"cannot read vectors from {path}: {exc}") from None
-    if vectors.ndim != 2 or vectors.dtype.kind != "f":
-        raise SimNetError(
-            f"{path} must hold an (N, D) array of floats, not {vectors.dtype} {vectors.shape}"
-        )
-    return vectors
 
 
 def chunks(vectors: np.ndarray, size: int | None = None) -> Iterator[np.ndarray]:
@@ -170,33 +157,6 @@ def neighbour_recall(found: np.ndarray, truth: np.ndarray) -> float:
     return hits / truth.size
 
 
-# -- embeddings on disk ------------------------------------------------------------------
-def rows_file(vectors_path: str | Path) -> Path:
-    """The JSON file beside an embeddings ``.npy`` naming its rows (``simnet embed``)."""
-    return Path(vectors_path).with_suffix(".json")
-
-
-def read_rows(vectors_path: str | Path, count: int) -> dict[str, Any]:
-    """The ``paths``, ``labels`` and ``model`` of the ``count`` rows of an embeddings file."""
-    path = rows_file(vectors_path)
-    try:
-        rows = json.loads(path.read_text())
-        paths, labels, model = rows["paths"], rows["labels"], rows["model"]
-    except FileNotFoundError:
-        raise SimNetError(
-            f"{path} not found: it names each row of {vectors_path} "
-            '({"paths": [...], "labels": [...], "model": {...}}, written by simnet embed)'
-        ) from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SimNetError(f"{path} does not name the rows of {vectors_path} ({exc})") from None
-    if not (len(paths) == len(labels) == count):
-        raise SimNetError(
-            f"{path} names {len(paths)} rows but {vectors_path} holds {count}: "
-            "they come from different runs of simnet embed"
-        )
-    return {"paths": paths, "labels": labels, "model": model}
-
-
 # -- the index file ----------------------------------------------------------------------
 class LargeIndex:
     """A read-only index over millions of embeddings: any kind, in shards, built once from
@@ -237,8 +197,6 @@ class LargeIndex:
         """Builds from an embeddings file (:func:`~simnet.index.embeddings.read_embeddings`:
         ``simnet embed``'s ``.npy`` or ``.parquet``, or another tool's ``.npy`` with rows
         named by ``paths_file`` or by number), reading a ``.npy`` in chunks."""
-        from simnet.index.embeddings import read_embeddings
-
         vectors, rows = read_embeddings(vectors_path, paths_file)
         index, built = build_large(vectors, kind, memory_bytes, shards)
         return cls(index, built, rows["paths"], rows["labels"], rows["model"])
