@@ -66,11 +66,18 @@ def export_onnx(model: Any, image_size: int) -> bytes:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.model.embed_images(x)
 
-    example = torch.zeros(2, 3, image_size, image_size)
+    return _traced_graph(EmbedImages(model), torch.zeros(2, 3, image_size, image_size))
+
+
+def _traced_graph(module: Any, example: torch.Tensor) -> bytes:
+    """``module`` traced on ``example`` as ONNX bytes: ``images`` in, ``embeddings`` out,
+    any batch size."""
+    import torch
+
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on tracing: not ours to act on
         torch.onnx.export(
-            EmbedImages(model).eval(),
+            module.eval(),
             (example,),
             f"{folder}/network.onnx",
             input_names=["images"],
@@ -111,19 +118,7 @@ def export_embedding(net: Any, path: str | Path) -> dict[str, Any]:
     engine, bf16 = net.engine, net.bf16
     net.engine, net.bf16 = "torch", False  # the graph is PyTorch's fp32 network, traced
     try:
-        with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                WholeEmbedding().eval(),
-                (torch.zeros(shape, dtype=torch.uint8),),
-                f"{folder}/network.onnx",
-                input_names=["images"],
-                output_names=["embeddings"],
-                dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}},
-                opset_version=ONNX_OPSET,
-                dynamo=False,
-            )
-            graph = Path(folder, "network.onnx").read_bytes()
+        graph = _traced_graph(WholeEmbedding(), torch.zeros(shape, dtype=torch.uint8))
     finally:
         net.engine, net.bf16 = engine, bf16
     about = {
