@@ -20,6 +20,7 @@ import numpy as np
 
 from simnet.errors import SimNetError
 from simnet.index.checks import check_model, check_queries
+from simnet.index.embeddings import open_vectors as open_vectors  # its documented home too
 from simnet.index.embeddings import read_embeddings
 from simnet.index.formats import LARGE_FORMAT
 from simnet.index.records import Entry, Match, to_matches
