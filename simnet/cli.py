@@ -125,9 +125,9 @@ def _engine() -> Parser:
         "--engine",
         choices=ENGINES,
         default="auto",
-        help="what runs the network: ONNX Runtime (onnx; fp32, the fastest on a CPU), "
-        "PyTorch (torch), or auto: ONNX Runtime where it is installed and agrees with "
-        "PyTorch (default)",
+        help="what runs the network: ONNX Runtime (onnx, fp32), PyTorch (torch), or auto "
+        "(default): PyTorch's bf16 where the CPU has it and it agrees with fp32, else ONNX "
+        "Runtime where it agrees with PyTorch, else PyTorch",
     )
     return p
 
