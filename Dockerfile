@@ -15,7 +15,7 @@ RUN pip install --no-cache-dir --index-url "$TORCH_INDEX" \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY simnet ./simnet
-RUN pip install --no-cache-dir . && rm -rf /src
+RUN pip install --no-cache-dir "./[serve]" && rm -rf /src
 
 RUN useradd --create-home --uid 1000 simnet
 USER 1000

@@ -17,14 +17,22 @@ DEMO_EPOCHS ?= 16   # the preset has 40; 16 keep the demo within 10 minutes on a
 
 .PHONY: demo cifar test lint clean
 
-$(BIN)/simnet: pyproject.toml
+# One environment, installed in two layers: what the demo needs (the package and its
+# [report] extra, for the pictures), and on top of it what the tests need ([dev]).
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+
+$(VENV)/.demo: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[report]'
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.demo
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-demo: $(BIN)/simnet
+demo: $(VENV)/.demo
 	@test -d $(LIB) || $(BIN)/simnet generate-packages --out $(LIB) --designs 390 --renders 4 --variants 1
 	@test -d $(OUT)/new || $(BIN)/simnet generate-packages --out $(OUT)/new --designs 13 --seed 1 --quiet
 	@test -d $(OUT)/pair || { $(BIN)/simnet generate-packages --out $(OUT)/pair --seed 1 \
@@ -45,7 +53,7 @@ demo: $(BIN)/simnet
 	@echo "outputs: $(OUT)/model (the model, metrics.csv), $(OUT)/compare-*.png (pictures),"
 	@echo "         $(OUT)/library.index (search it: $(BIN)/simnet search --index $(OUT)/library.index DESIGN)"
 
-cifar: $(BIN)/simnet
+cifar: $(VENV)/.demo
 	@test -f $(RUN)/model.safetensors || $(BIN)/simnet train --out $(RUN) $(TRAIN_ARGS)
 	$(BIN)/simnet evaluate --model $(RUN)
 	$(BIN)/simnet index --model $(RUN) --split train --out $(RUN)/train.index
@@ -56,7 +64,7 @@ cifar: $(BIN)/simnet
 	    $(RUN)/queries/cifar10/test/cat/0000.jpg $(RUN)/queries/cifar10/test/ship/0000.jpg; \
 	else echo "query images: pass your own with $(BIN)/simnet search --index $(RUN)/train.index IMAGE"; fi
 
-lint: $(BIN)/simnet
+lint: $(VENV)/.dev
 	$(BIN)/ruff check simnet tests benchmarks
 	$(BIN)/ruff format --check simnet tests benchmarks
 	$(BIN)/mypy simnet

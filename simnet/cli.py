@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simnet.errors import SimNetError
+from simnet.extras import require
 
 if TYPE_CHECKING:
     from simnet.dedup import Duplicates
@@ -231,7 +232,11 @@ def _command(
     parents: list[Parser],
     help: str,
     description: str,
+    needs: str | None = None,
 ) -> Parser:
+    """A subcommand; ``needs`` names the extra it cannot run without."""
+    if needs:
+        description += f" Needs the [{needs}] extra: pip install 'simnet[{needs}]'."
     p = sub.add_parser(name, parents=[*parents, _quiet()], help=help, description=description)
     p.set_defaults(func=func)
     return p
@@ -366,7 +371,11 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
             _model(required=False, backbone=True),
             _engine(),
             _data(many=True),
-            _out("FILE", "embeddings file to write: FILE.npy (+ FILE.json) or FILE.parquet"),
+            _out(
+                "FILE",
+                "embeddings file to write: FILE.npy (+ FILE.json) or FILE.parquet (needs "
+                "pip install 'simnet[parquet]')",
+            ),
             _json(),
         ],
         help="embed images into a .npy file, a chunk at a time, for a large index",
@@ -417,7 +426,8 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
         "--embeddings",
         metavar="FILE",
         help="build a read-only large index from embeddings: simnet embed's .npy (read in "
-        "chunks, never all in memory) or .parquet, or another tool's (N, D) .npy",
+        "chunks, never all in memory) or .parquet (needs pip install 'simnet[parquet]'), or "
+        "another tool's (N, D) .npy",
     )
     p.add_argument(
         "--paths",
@@ -504,7 +514,8 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--picture",
         metavar="FILE",
-        help="write a side-by-side picture here (.png/.jpg/.pdf/.svg)",
+        help="write a side-by-side picture here (.png/.jpg/.pdf/.svg; needs "
+        "pip install 'simnet[report]')",
     )
 
 
@@ -529,7 +540,11 @@ def _add_dedup(sub: argparse._SubParsersAction) -> None:
         help="largest descriptor distance of a near-duplicate (default: 0.12 with --model, "
         "0.7 without; measured: BENCHMARKS.md)",
     )
-    p.add_argument("--pictures", metavar="DIR", help="write group-NNN.png for each group here")
+    p.add_argument(
+        "--pictures",
+        metavar="DIR",
+        help="write group-NNN.png for each group here (needs pip install 'simnet[report]')",
+    )
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -566,6 +581,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         "(?view=front for a design's view), GET /health, the API's schema at /docs, and at / "
         "a page where you drop an image and see its matches, and click one to see how it "
         "differs. The index file is reloaded when it changes on disk.",
+        needs="serve",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     p.add_argument(
@@ -606,6 +622,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         description="Evaluate a run's model and write an HTML page, readable offline, with "
         "the metrics table, the loss per epoch, ROC and precision-recall curves, a t-SNE map "
         "of test embeddings, layer weight histograms and a retrieval grid.",
+        needs="report",
     )
     _deprecated_positional(p, "run", many=False)
 
@@ -628,6 +645,7 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
         "the held-out fold. The test split is never read. The study is kept in OUT/study.db "
         "(run again to resume or extend it); the best config goes to OUT/best.yaml, for "
         "simnet train --config. --epochs and --set apply to every trial.",
+        needs="tune",
     )
     p.add_argument("--trials", type=int, default=20, metavar="N", help="trials in all (20)")
     p.add_argument("--folds", type=int, default=5, metavar="K", help="cross-validation folds (5)")
@@ -654,7 +672,7 @@ def _add_experiment(sub: argparse._SubParsersAction) -> None:
         "hardest, all, offline); prints pairs used, test 1-NN accuracy and training time, "
         "writes OUT/table2.csv and OUT/table2.png. Every row trains for the same epochs on "
         "the same data; finished rows are kept, so run it again to continue. --epochs and "
-        "--set apply to every row.",
+        "--set apply to every row. table2's picture needs pip install 'simnet[report]'.",
     )
     p.add_argument("table", choices=["table1", "table2"], help="which table")
     p.add_argument(
@@ -826,6 +844,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from simnet.data.images import report_skipped
     from simnet.index import embed_to_file
 
+    if str(args.out).lower().endswith(".parquet"):
+        require("parquet", "simnet embed --out FILE.parquet")
     net = _open_model(args)
     paths = _data_args(args, "paths")
     report = embed_to_file(net, paths, args.out, args.model, progress=not args.quiet)
@@ -1043,6 +1063,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from simnet.inference import SimNet
     from simnet.packages.attributes import LABELS
 
+    if args.picture:
+        require("report", "simnet compare --picture")
     net = SimNet.load(args.model)
     try:
         found = explain(net, args.a, args.b)
@@ -1086,6 +1108,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 
     if args.threshold is not None and not args.threshold > 0:
         raise SimNetError("--threshold must be above 0")
+    if args.pictures:
+        require("report", "simnet dedup --pictures")
     paths = _data_args(args, "folders")
     backbone_options = args.pretrained or args.weights or args.image_size
     if not (args.model or args.backbone or backbone_options):  # else open_model checks them
@@ -1160,12 +1184,10 @@ def export_index(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        import uvicorn
+    require("serve", "simnet serve")
+    import uvicorn
 
-        from simnet.serve import Limits, create_app
-    except ImportError as exc:
-        raise SimNetError(f"simnet serve needs {exc.name}: pip install fastapi uvicorn") from None
+    from simnet.serve import Limits, create_app
 
     if not (args.max_upload_mb > 0 and args.max_pixels > 0):
         raise SimNetError("--max-upload-mb and --max-pixels must be above 0")
@@ -1184,6 +1206,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    require("report", "simnet report")
     from simnet.eval.report import build_report
 
     page = build_report(_model_arg(args), args.out, args.data, progress=not args.quiet)
@@ -1195,6 +1218,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    require("tune", "simnet tune")
     from simnet.tune import tune
 
     overrides = _overrides(args)
@@ -1216,6 +1240,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     from simnet.experiments.table1 import format_table1, run_table1
     from simnet.experiments.table2 import finished_rows, format_table, run_table2
 
+    if args.table == "table2":  # its picture
+        require("report", "simnet experiment table2")
     overrides = _overrides(args)
     out = Path(args.out or f"runs/{args.table}")
     if args.table == "table1":

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from simnet.errors import SimNetError
+from simnet.extras import require
 from simnet.storage import atomic_path
 
 FORMATS = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
@@ -15,6 +16,7 @@ FORMATS = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 
 def pyplot() -> Any:
     """matplotlib's pyplot on the headless Agg back end."""
+    require("report", "figures")
     import matplotlib
 
     matplotlib.use("Agg")

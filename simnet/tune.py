@@ -23,6 +23,7 @@ from simnet.config import Config, load_config
 from simnet.data.defaults import resolve_data
 from simnet.data.loading import load_data
 from simnet.errors import SimNetError
+from simnet.extras import require
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def tune(
     Returns:
         The best configuration file, the best parameters and their mean fold accuracy.
     """
+    require("tune", "tuning")
     import optuna
 
     out = Path(out)

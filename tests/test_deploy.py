@@ -44,6 +44,7 @@ def test_the_image_serves_and_compose_runs_it_behind_a_token() -> None:
     assert json.loads(steps["CMD"][-1]) == ["--index", "/data/index"]
     assert steps["USER"] == ["1000"] and "8000" in steps["EXPOSE"]
     assert any("/health" in check for check in steps["HEALTHCHECK"])
+    assert any('"./[serve]"' in run for run in steps["RUN"])  # the service's extra, no more
     service = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["simnet"]
     assert service["build"] == "." and service["ports"] == ["8000:8000"]
     assert "SIMNET_TOKEN" in service["environment"]

@@ -67,16 +67,20 @@ def test_readme_large_index_example_runs(tmp_path: Path, monkeypatch, capsys) ->
 
 
 def test_the_command_table_matches_each_commands_help() -> None:
-    """Every command is in the README's table once, and its --json column says what its
-    --help says."""
+    """Every command is in the README's table once, its --json column says what its --help
+    says, and its extras column names the extras its --help names."""
     from simnet.cli import build_parser
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    rows = re.findall(r"^\| `([a-z-]+)` \| [^|]+ \| (yes|no)[^|]* \|", readme, re.M)
-    table = dict(rows)
+    rows = re.findall(r"^\| `([a-z-]+)` \| [^|]+ \| (yes|no)[^|]* \| ([^|]*) \|$", readme, re.M)
+    table = {name: (json, needs) for name, json, needs in rows}
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     assert len(rows) == len(table) and set(table) == set(commands)
     for name, sub in commands.items():
-        takes_json = "--json" in sub.format_help()
-        assert (table[name] == "yes") == takes_json, name
+        text = sub.format_help()
+        takes_json = "--json" in text
+        assert (table[name][0] == "yes") == takes_json, name
+        extras = set(re.findall(r"simnet\[([a-z]+)\]", table[name][1]))
+        assert extras == set(re.findall(r"simnet\[([a-z]+)\]", " ".join(text.split()))), name
+    assert any(extras for _, extras in table.values())  # the column is read

@@ -13,6 +13,7 @@ from typing import IO, Any
 import numpy as np
 
 from simnet.errors import SimNetError
+from simnet.extras import require
 
 MODEL_KEY = b"simnet.model"  # the parquet schema's metadata entry naming the model
 
@@ -58,11 +59,10 @@ def read_rows(vectors_path: str | Path, count: int) -> dict[str, Any]:
 
 
 def _pyarrow() -> Any:
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise SimNetError("parquet files need pyarrow: pip install 'simnet[parquet]'") from None
+    require("parquet", "parquet files")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     return pa, pq
 
 
