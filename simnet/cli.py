@@ -314,7 +314,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="train a SimNet model",
         description="Train a multi-scale Siamese network with contrastive loss "
         "and OPMS pair mining. Writes a run folder: config.yaml, "
-        "metrics.csv, checkpoint.pt, model.safetensors, model.json.",
+        "metrics.csv, checkpoint.pt, model.safetensors, model.json, and tensorboard/ (the "
+        "loss of every step and each epoch's metrics) where TensorBoard is installed: pip "
+        "install 'simnet[tensorboard]' (--set train.tensorboard=off: not written).",
     )
     p.add_argument("--config", metavar="YAML", help="config file, applied over the preset (if any)")
     p.add_argument(

@@ -262,6 +262,9 @@ class TrainConfig:
     # Where the steps run: auto (a GPU when there is one, else the CPU), cpu, cuda (under
     # torchrun, each process its own GPU by LOCAL_RANK, with NCCL), or cuda:N.
     device: str = "auto"
+    # TensorBoard logs in RUN/tensorboard/ (the loss of every step, each epoch's metrics):
+    # auto: when TensorBoard is installed (pip install 'simnet[tensorboard]'); on; off.
+    tensorboard: Literal["auto", "on", "off"] = "auto"
 
     def checks(self) -> list[Check]:
         return [

@@ -299,3 +299,38 @@ def test_training_leaves_the_given_config_as_it_was(tmp_path: Path) -> None:
     run = train(config, tmp_path / "run", progress=False)
     assert config.to_dict() == before
     assert load_config(run / "config.yaml").data.source == str(data.resolve())
+
+
+def test_tensorboard_logs_hold_every_step_and_each_epochs_metrics(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    data = make_tree(tmp_path / "data", per_class=12)
+    config = config_for(data, "train.epochs=2", "data.val_fraction=0.25")
+    run = train(config, tmp_path / "r", progress=False)
+    board = EventAccumulator(str(run / "tensorboard"))
+    board.Reload()
+    rows = [r.split(",") for r in (run / "metrics.csv").read_text().splitlines()[1:]]
+    steps = board.Scalars("loss/step")
+    assert [s.step for s in steps] == list(range(1, len(steps) + 1)) and len(steps) >= 2
+    train_loss = board.Scalars("loss/train")
+    assert [e.step for e in train_loss] == [1, 2]
+    assert [round(e.value, 5) for e in train_loss] == [round(float(r[3]), 5) for r in rows]
+    val = board.Scalars("loss/validation")
+    assert [round(e.value, 5) for e in val] == [round(float(r[6]), 5) for r in rows]
+    assert [e.value for e in board.Scalars("mining/lambda")] == [float(r[1]) for r in rows]
+
+
+def test_tensorboard_off_writes_nothing_and_on_without_it_names_the_extra(
+    tmp_path: Path, monkeypatch
+) -> None:
+    data = make_tree(tmp_path / "data", per_class=12)
+    run = train(
+        config_for(data, "train.epochs=1", "train.tensorboard=off"), tmp_path / "r", progress=False
+    )
+    assert (run / "metrics.csv").exists() and not (run / "tensorboard").exists()
+    monkeypatch.setitem(__import__("sys").modules, "tensorboard", None)
+    with pytest.raises(SimNetError, match=r"pip install 'simnet\[tensorboard\]'"):
+        train(config_for(data, "train.tensorboard=on"), tmp_path / "on", progress=False)
+    assert not (tmp_path / "on").exists()
+    run = train(config_for(data, "train.epochs=1"), tmp_path / "auto", progress=False)
+    assert not (run / "tensorboard").exists()  # auto: not installed, not written

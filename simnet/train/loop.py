@@ -43,6 +43,7 @@ from simnet.train.batches import (
     sample_for_init,
     training_data,
 )
+from simnet.train.board import Board
 from simnet.train.checkpoint import STATE_FILE, load_state, save_state
 from simnet.train.distributed import World, init_world, leave_world
 from simnet.train.prefetch import Prefetcher
@@ -79,6 +80,7 @@ class Run:
     meta: dict[str, Any]  # written beside the model
     best: EarlyStopping
     prefetch: int  # batches prepared ahead on a thread (0: none)
+    board: Board  # TensorBoard logs, when on
 
     @property
     def early_stopping(self) -> bool:
@@ -130,7 +132,10 @@ def train(
             run_dir.mkdir(parents=True, exist_ok=True)
         with exclusive(run_dir, wait=False) if world.main else contextlib.nullcontext():
             run = start_run(config, run_dir, progress and world.main, train_images, world, device)
-            _train(run, resume, stop_after)
+            try:
+                _train(run, resume, stop_after)
+            finally:
+                run.board.close()
         world.barrier()  # every process done before the first's files are read
         return run_dir
     except BaseException:
@@ -206,6 +211,7 @@ def run_epoch(run: Run, epoch: int, lam: float, resumed: EpochState | None) -> E
             parts, batch.x, batch.labels, lam, batch.groups, batch.candidates, batch.attributes
         )
         figures.add(loss, stats)
+        run.board.step(epoch * len(sampler) + figures.step, loss)
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4f}", lam=f"{lam:.2f}")
         if _checkpoint_due(run, saved) and figures.step < len(sampler):
@@ -226,7 +232,9 @@ def end_epoch(run: Run, epoch: int, lam: float, figures: EpochState) -> None:
     t, val = run.config.train, run.data.val
     val_loss = validation_loss(run.parts, val, run.config) if val else math.nan
     if run.world.main:
-        _write_row(run.run_dir / METRICS_FILE, _metrics_row(run, epoch, lam, figures, val_loss))
+        row = _metrics_row(run, epoch, lam, figures, val_loss)
+        _write_row(run.run_dir / METRICS_FILE, row)
+        run.board.epoch(row)
     if run.world.active:
         log.info(
             "epoch %d: %d of %d mined pairs joined images embedded by different processes",
@@ -269,6 +277,7 @@ def start_run(
     check_trainable(config)
     get_miner(config.mining.strategy)  # an unknown strategy fails before any decoding
     t = config.train
+    board = Board(run_dir, t.tensorboard, write=world.main)  # train.tensorboard=on: installed?
     set_threads(t.threads or max(1, (os.cpu_count() or 1) // world.local_size))  # shared cores
     seed_everything(t.seed)
     classify = config.loss.name == "cross-entropy"
@@ -307,6 +316,7 @@ def start_run(
         meta=meta,
         best=EarlyStopping(),
         prefetch=prefetch,
+        board=board,
     )
 
 
