@@ -556,12 +556,17 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         cmd_export,
         [
             _model(required=False, backbone=True),
-            _out("FILE", "file to write: FILE.onnx (a model), or FILE.faiss (--index)"),
+            _out(
+                "FILE",
+                "file to write: FILE.onnx or FILE.pt2 (a model: ONNX, or a torch.export "
+                "program), or FILE.faiss (--index)",
+            ),
             _json(),
         ],
-        help="export a model as ONNX, or an index as plain FAISS, for other tools",
+        help="export a model as ONNX or torch.export, or an index as plain FAISS",
         description="With --model RUN (or --backbone NAME): the model's whole embedding as "
-        "one ONNX graph: uint8 images (B, S, S, 3), or designs (B, V, S, S, 3), decoded and "
+        "one ONNX graph (FILE.onnx) or torch.export program (FILE.pt2, for "
+        "torch.export.load): uint8 images (B, S, S, 3), or designs (B, V, S, S, 3), decoded and "
         "scaled to S px as simnet does it, in; the unit-norm embeddings simnet embed writes, "
         "out (test-time views and view fusion inside); FILE.json beside it names the input, "
         "the output and the decoding before the graph. With --index: the index as a file "
@@ -1157,15 +1162,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.index:
         return export_index(args)
-    if not onnxruntime_installed():
+    onnx = str(args.out).lower().endswith(".onnx")
+    if onnx and not onnxruntime_installed():
         raise SimNetError("simnet export needs onnx: pip install onnx onnxruntime")
     about = export_embedding(_open_model(args), args.out)
     if args.json:
-        _print_json({"onnx": str(args.out), **about})
+        _print_json({"onnx" if onnx else "pt2": str(args.out), **about})
         return 0
     shape = "x".join(map(str, about["input"]["shape"]))
     print(
-        f"wrote {args.out}: uint8 images {shape} in, {about['output']['shape'][1]}-D embeddings out"
+        f"wrote {args.out} ({about['format']}): uint8 images {shape} in, "
+        f"{about['output']['shape'][1]}-D embeddings out"
     )
     return 0
 

@@ -21,6 +21,7 @@ and image size, so a later command starts at once.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import tempfile
@@ -89,11 +90,15 @@ def _traced_graph(module: Any, example: torch.Tensor) -> bytes:
         return Path(folder, "network.onnx").read_bytes()
 
 
+EXPORT_FORMATS = (".onnx", ".pt2")
+
+
 def export_embedding(net: Any, path: str | Path) -> dict[str, Any]:
-    """Writes ``net``'s whole embedding as an ONNX file (atomically), with a ``.json`` beside
+    """Writes ``net``'s whole embedding (atomically) as an ONNX file (``.onnx``) or a
+    ``torch.export`` program (``.pt2``, for ``torch.export.load``), with a ``.json`` beside
     it: uint8 images ``(B, S, S, 3)`` (designs: ``(B, V, S, S, 3)``), as
     :meth:`~simnet.inference.SimNet.decode` makes them, in; the unit-norm embeddings that
-    ``simnet embed`` writes out, test-time views and view fusion included.
+    ``simnet embed`` writes out, test-time views and view fusion included; any batch size.
 
     Returns:
         What the ``.json`` says: input, output, and the decoding before the graph.
@@ -103,6 +108,11 @@ def export_embedding(net: Any, path: str | Path) -> dict[str, Any]:
     import torch
 
     from simnet.storage import atomic_write_bytes, atomic_write_text
+
+    path = Path(path)
+    kind = path.suffix.lower()
+    if kind not in EXPORT_FORMATS:
+        raise SimNetError(f"export writes FILE.onnx or FILE.pt2 (torch.export), not {path.name}")
 
     class WholeEmbedding(torch.nn.Module):
         def __init__(self) -> None:
@@ -115,14 +125,28 @@ def export_embedding(net: Any, path: str | Path) -> dict[str, Any]:
     size = net.config.data.image_size
     views = list(net.views)
     shape = [2, len(views), size, size, 3] if views else [2, size, size, 3]
+    example = torch.zeros(shape, dtype=torch.uint8)
     engine, bf16 = net.engine, net.bf16
-    net.engine, net.bf16 = "torch", False  # the graph is PyTorch's fp32 network, traced
+    net.engine, net.bf16 = "torch", False  # the graph is PyTorch's fp32 network
     try:
-        graph = _traced_graph(WholeEmbedding(), torch.zeros(shape, dtype=torch.uint8))
+        if kind == ".onnx":
+            atomic_write_bytes(path, _traced_graph(WholeEmbedding(), example))
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                program = torch.export.export(
+                    WholeEmbedding().eval(),
+                    (example,),
+                    dynamic_shapes={"images": {0: torch.export.Dim("batch")}},
+                )
+            buffer = io.BytesIO()  # written whole from Python: a failure is an OSError
+            torch.export.save(program, buffer)
+            atomic_write_bytes(path, buffer.getvalue())
     finally:
         net.engine, net.bf16 = engine, bf16
     about = {
         "model_id": net.model_id,
+        "format": "onnx" if kind == ".onnx" else "torch.export",
         "input": {"name": "images", "dtype": "uint8", "shape": ["batch", *shape[1:]]},
         "output": {"name": "embeddings", "dtype": "float32", "shape": ["batch", net.dim]},
         "decode": {  # what simnet does to a file before the graph (SimNet.decode)
@@ -131,10 +155,9 @@ def export_embedding(net: Any, path: str | Path) -> dict[str, Any]:
             "trim": net.config.data.trim,  # a design's views: margins trimmed first
         },
         "views": views,
-        "opset": ONNX_OPSET,
     }
-    path = Path(path)
-    atomic_write_bytes(path, graph)
+    if kind == ".onnx":
+        about["opset"] = ONNX_OPSET
     atomic_write_text(path.with_suffix(".json"), json.dumps(about, indent=2) + "\n")
     return about
 

@@ -224,7 +224,9 @@ class SimNet:
             variants.append(padded[..., 2 * shift :, 2 * shift :])
         network = self._resolve_engine(x)
         with autocast(self.bf16 and self.engine == "torch"):
-            if x.shape[0] * len(variants) <= ONE_PASS_IMAGES:  # one call's overhead, not four
+            # (torch.export: the graph that takes any batch, not a guard on its size)
+            one_pass = not torch.compiler.is_exporting()
+            if one_pass and x.shape[0] * len(variants) <= ONE_PASS_IMAGES:  # one call, not four
                 e = network(torch.cat(variants)).float()
                 e = e.view(len(variants), -1, e.shape[-1]).sum(0)
             else:  # large batches run faster one view at a time

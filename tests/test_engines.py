@@ -165,3 +165,34 @@ def test_export_writes_the_whole_embedding_as_onnx(
     )
     (got,) = session.run(None, {"images": designs})
     assert np.abs(got - design_net.embed_array(designs)).max() <= 1e-4
+
+
+def test_export_writes_the_whole_embedding_as_a_torch_export_program(
+    tiny_run: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, run = tiny_run
+    out = tmp_path / "tiny.pt2"
+    assert main(["export", "--model", str(run), "--out", str(out), "--json"]) == 0
+    about = json.loads(capsys.readouterr().out)
+    assert about["format"] == "torch.export" and about["pt2"] == str(out)
+    program = torch.export.load(str(out)).module()
+    files = sorted(data.rglob("*.png"))[:7]  # another batch size than the export's example
+    fp32 = SimNet.load(run, engine="torch")
+    fp32.bf16 = False
+    images = torch.from_numpy(np.stack([fp32.decode(f) for f in files]))
+    got = program(images).detach().numpy()
+    assert got.shape == (7, fp32.dim)
+    assert np.abs(got - fp32.embed(files)).max() <= 1e-5
+    designs = np.random.default_rng(1).integers(0, 256, (3, 3, 32, 32, 3), dtype=np.uint8)
+    design_net = _net("torch", views=["top", "front", "side"])  # flip and shift views too
+    engines.export_embedding(design_net, tmp_path / "designs.pt2")
+    program = torch.export.load(str(tmp_path / "designs.pt2")).module()
+    got = program(torch.from_numpy(designs)).detach().numpy()
+    assert np.abs(got - design_net.embed_array(designs)).max() <= 1e-5
+
+
+def test_export_refuses_another_suffix(tiny_run: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    _, run = tiny_run
+    assert main(["export", "--model", str(run), "--out", str(tmp_path / "m.bin")]) == 2
+    assert "FILE.onnx or FILE.pt2" in capsys.readouterr().err
+    assert not (tmp_path / "m.bin").exists()
