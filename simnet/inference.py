@@ -23,6 +23,7 @@ from simnet.data.images import decode_image, prepare_image, skip_reason
 from simnet.engines import choose_engine
 from simnet.errors import ImageError, SimNetError
 from simnet.models import SimNetModel, build_model
+from simnet.models.simnet import model_from_object
 from simnet.models.store import WEIGHTS_FILE, load_model_files
 from simnet.runtime import autocast, use_bf16
 
@@ -64,14 +65,30 @@ class SimNet:
         self.backbone: dict[str, Any] | None = None
 
     @classmethod
-    def load(cls, path: str | Path, engine: str = "auto") -> SimNet:
+    def load(
+        cls, path: str | Path, engine: str = "auto", model: torch.nn.Module | None = None
+    ) -> SimNet:
         """Loads a model from a run folder (or its ``model.safetensors``); ``engine``: what
-        runs it (see the class)."""
+        runs it (see the class). A run trained from a model object (``train(...,
+        model=...)``) needs ``model``: a new module of the same architecture, whose weights
+        are replaced by the run's."""
         path = Path(path)
         weights, meta = load_model_files(path)
         config = config_from_dict(meta["config"])
-        model = build_model(config.model, load_weights=False)  # the file holds every weight
-        model.load_state_dict(weights)
+        if model is None:
+            network = build_model(config.model, load_weights=False)  # the file holds them all
+        else:
+            network = model_from_object(model, config.model, config.data.image_size)
+        try:
+            network.load_state_dict(weights)
+        except RuntimeError as exc:
+            if model is None:
+                raise
+            first = str(exc).strip().splitlines()[0]
+            raise SimNetError(
+                f"the model object does not fit the weights in {path}: {first}"
+            ) from None
+        model = network
         if config.train.channels_last:
             model = model.to(memory_format=torch.channels_last)
         folder = path if path.is_dir() else path.parent

@@ -52,6 +52,21 @@ def test_readme_designs_example_runs(tmp_path: Path, monkeypatch, capsys) -> Non
     assert "'memory_stacks'" in attributes and attributes.endswith("(2, 3, 32, 32)")
 
 
+@pytest.mark.slow
+def test_readme_model_and_dataset_objects_example_runs(tmp_path: Path, monkeypatch, capsys) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    code = next(b for b in blocks if "ImageFolder" in b)
+    code = code.replace(  # the same calls, smaller
+        '"train.epochs=5", "data.image_size=64"',
+        '"train.epochs=1", "data.image_size=32", "train.batch_size=16", "train.per_class=4"',
+    )
+    monkeypatch.chdir(tmp_path)
+    make_tree(tmp_path / "photos", per_class=10, suffix=".jpg")
+    exec(compile(code, str(README), "exec"), {})
+    assert 0.0 <= float(capsys.readouterr().out) <= 1.0
+    assert (tmp_path / "runs" / "resnet" / "model.safetensors").exists()
+
+
 def test_readme_large_index_example_runs(tmp_path: Path, monkeypatch, capsys) -> None:
     import numpy as np
 

@@ -62,6 +62,11 @@ def _download_cifar(cache_dir: Path) -> Path:
 
 def resolve_data(source: str | None, cache_dir: str | None) -> Path:
     """The configured data path, or the default data set when none is configured."""
+    if source and source.startswith("object:"):  # what a run trained on a dataset records
+        raise SimNetError(
+            f"the model was trained on a Python dataset object ({source[7:]}), not a path: "
+            "name the data to read (--data PATH, or data= in Python)"
+        )
     if source:
         return Path(source)
     from simnet.data.cache import default_cache_dir

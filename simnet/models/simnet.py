@@ -10,7 +10,7 @@ paper preset's 224x224), so any data set feeds any model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -226,16 +226,84 @@ def _per_branch(values: int | Sequence[int], count: int) -> list[int]:
     return values * count if len(values) == 1 else values
 
 
-def build_model(config: ModelConfig, load_weights: bool = True) -> SimNetModel:
+OBJECT_PREFIX = "object:"  # model.backbone of a run trained on a model object
+
+
+class ObjectBackbone(nn.Module):
+    """A module given as CNN1: ``(B, 3, S, S)`` normalised images -> ``(B, ...)`` features,
+    flattened; ``out_dim`` is its own, or measured on one forward pass."""
+
+    def __init__(self, net: nn.Module, image_size: int):
+        super().__init__()
+        self.net = net
+        dim = getattr(net, "out_dim", None)
+        if not isinstance(dim, int):
+            was_training = net.training
+            try:
+                with torch.no_grad():
+                    dim = self.forward(
+                        torch.zeros(2, 3, image_size, image_size).to(
+                            next(net.parameters(), torch.zeros(0)).device
+                        )
+                    ).shape[1]
+            except Exception as exc:  # the user's module: any failure is theirs to see
+                raise SimNetError(
+                    f"the model object ({type(net).__name__}) fails on a (2, 3, {image_size}, "
+                    f"{image_size}) batch of images: {exc}"
+                ) from None
+            finally:
+                net.train(was_training)
+        self.out_dim = int(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        if not isinstance(out, torch.Tensor):
+            raise SimNetError(f"the model object returns a {type(out).__name__}, not a tensor")
+        return out.flatten(1)
+
+    def layers(self) -> list[list[nn.Module]]:
+        inner = getattr(self.net, "layers", None)
+        return inner() if callable(inner) else [[self.net]]
+
+
+def object_name(module: nn.Module) -> str:
+    kind = type(module)
+    return f"{OBJECT_PREFIX}{kind.__module__}.{kind.__qualname__}"
+
+
+def model_from_object(module: Any, config: ModelConfig, image_size: int) -> SimNetModel:
+    """The network of a model object given to training (or to load a run trained on one):
+    a :class:`SimNetModel` as it is; any other ``nn.Module`` becomes CNN1, with the config's
+    shallow branches, projection and heads around it."""
+    if isinstance(module, SimNetModel):
+        return module
+    if not isinstance(module, nn.Module):
+        raise SimNetError(f"a model object is a torch.nn.Module, not {type(module).__name__}")
+    return build_model(config, backbone=ObjectBackbone(module, image_size))
+
+
+def build_model(
+    config: ModelConfig, load_weights: bool = True, backbone: nn.Module | None = None
+) -> SimNetModel:
     """Builds the network a :class:`ModelConfig` describes.
 
     Args:
         config: the model section of a config.
         load_weights: load the pretrained or file weights the config names into CNN1 (off
             when a saved model's own weights are about to replace them).
+        backbone: CNN1 itself, instead of the one ``config.backbone`` names.
     """
-    weights = {"pretrained": config.pretrained, "weights": config.weights} if load_weights else {}
-    backbone = create_backbone(config.backbone, widths=config.widths, **weights)
+    if backbone is None and config.backbone.startswith(OBJECT_PREFIX):
+        name = config.backbone[len(OBJECT_PREFIX) :]
+        raise SimNetError(
+            f"this model was trained from a model object ({name}): load it with "
+            f"simnet.SimNet.load(RUN, model=...), giving a new one of the same architecture"
+        )
+    if backbone is None:
+        weights = {"pretrained": config.pretrained, "weights": config.weights}
+        backbone = create_backbone(
+            config.backbone, widths=config.widths, **(weights if load_weights else {})
+        )
     if config.finetune_layers is not None:
         freeze_backbone(backbone, config.finetune_layers)
     n = len(config.scales)

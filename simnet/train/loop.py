@@ -8,6 +8,7 @@ if asked, then for each epoch train, validate, write a metrics row and a checkpo
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import itertools
 import logging
@@ -28,10 +29,12 @@ from tqdm import tqdm
 from simnet.config import Config, check_trainable
 from simnet.data import BatchAugment, ImageSet, to_input
 from simnet.data.defaults import resolve_data
+from simnet.data.objects import describe, imageset_from
 from simnet.errors import SimNetError
 from simnet.mining import LambdaSchedule, Pairs, candidate_pairs, get_miner
 from simnet.mining.offline import OfflineSampler
 from simnet.models import SimNetModel, build_model
+from simnet.models.simnet import OBJECT_PREFIX, model_from_object, object_name
 from simnet.models.store import save_model
 from simnet.runtime import autocast, seed_everything, set_threads, training_device
 from simnet.storage import atomic_write_text, exclusive, remove_if_empty
@@ -101,6 +104,9 @@ def train(
     progress: bool = True,
     train_images: ImageSet | None = None,
     stop_after: int | None = None,
+    *,
+    model: torch.nn.Module | None = None,
+    dataset: Any = None,
 ) -> Path:
     """Trains a SimNet model and writes a run folder.
 
@@ -117,6 +123,14 @@ def train(
             ``config.data.source`` (cross-validation folds); nothing else is read.
         stop_after: stop after this many epochs of the planned schedule, with the
             checkpoint written (``resume`` continues), and no model file.
+        model: train this network instead of the one ``config.model`` describes: a
+            :class:`~simnet.models.SimNetModel`, or any ``nn.Module`` from normalised
+            ``(B, 3, S, S)`` images to features, which becomes CNN1 with the config's
+            branches, projection and heads around it. Load the run with
+            ``SimNet.load(run, model=...)`` and a new module of the same architecture.
+        dataset: train on this instead of ``config.data.source``: any map-style dataset
+            of ``(image, label)`` items (torchvision's ``ImageFolder``, ``CIFAR10``, a
+            list; see :mod:`simnet.data.objects`), all of it for training.
 
     Under ``torchrun`` every process runs this function; they share each batch (see
     :mod:`simnet.train.distributed`) and only the first writes the run folder.
@@ -124,6 +138,12 @@ def train(
         The run folder.
     """
     run_dir = Path(out_dir)
+    if dataset is not None:
+        if train_images is not None:
+            raise SimNetError("give train_images or dataset, not both")
+        if config.model.views:
+            raise SimNetError("a dataset object holds single images: designs train from a folder")
+        train_images = imageset_from(dataset, config.data.image_size, config.data.keep_aspect)
     device = training_device(config.train.device)
     world = init_world(device)
     created = world.main and not run_dir.exists()
@@ -131,7 +151,16 @@ def train(
         if world.main:  # the writer: one at a time per run folder
             run_dir.mkdir(parents=True, exist_ok=True)
         with exclusive(run_dir, wait=False) if world.main else contextlib.nullcontext():
-            run = start_run(config, run_dir, progress and world.main, train_images, world, device)
+            run = start_run(
+                config,
+                run_dir,
+                progress and world.main,
+                train_images,
+                world,
+                device,
+                model,
+                None if dataset is None else describe(dataset),
+            )
             try:
                 _train(run, resume, stop_after)
             finally:
@@ -178,7 +207,8 @@ def calibrate_run(run: Run) -> None:
     from simnet.eval.designs import drawing_style
     from simnet.inference import SimNet
 
-    net = SimNet.load(run.run_dir)
+    custom = run.config.model.backbone.startswith(OBJECT_PREFIX)  # a model object's run
+    net = SimNet.load(run.run_dir, model=copy.deepcopy(run.parts.model) if custom else None)
     train = run.data.train
     styles = sorted({s for s in map(drawing_style, train.keys) if s})
     write_calibration(run.run_dir, net.embed_array(train.images), train, styles)
@@ -272,8 +302,12 @@ def start_run(
     train_images: ImageSet | None,
     world: World,
     device: torch.device,
+    model_object: torch.nn.Module | None = None,
+    dataset_name: str | None = None,
 ) -> Run:
-    """Threads and seed, the data, the resolved config and the parts of a new run."""
+    """Threads and seed, the data, the resolved config and the parts of a new run
+    (``model_object``: train it; ``dataset_name``: ``train_images`` came from a dataset
+    object so named, and ``config.data.source`` is not read)."""
     check_trainable(config)
     get_miner(config.mining.strategy)  # an unknown strategy fails before any decoding
     t = config.train
@@ -281,15 +315,26 @@ def start_run(
     set_threads(t.threads or max(1, (os.cpu_count() or 1) // world.local_size))  # shared cores
     seed_everything(t.seed)
     classify = config.loss.name == "cross-entropy"
+
+    def network(config: Config) -> SimNetModel:
+        if model_object is None:
+            return build_model(config.model)
+        return model_from_object(model_object, config.model, config.data.image_size)
+
     # First: missing weights fail before any decoding (a classifier needs the class count).
-    model = None if classify else build_model(config.model)
-    data_path = resolve_data(config.data.source, config.data.cache_dir).resolve()
+    model = None if classify else network(config)
+    if dataset_name is None:
+        data_path = resolve_data(config.data.source, config.data.cache_dir).resolve()
+    else:  # what config.data.source says is not what was trained on
+        data_path = Path(f"{OBJECT_PREFIX}{dataset_name}")
     with _first_process_first(world):  # the first decodes the data into the cache
         data = training_data(config, data_path, train_images)
     if classify and data.pairs_csv:
         raise SimNetError("loss.name=cross-entropy needs single images with class labels")
     config = _resolved(config, data_path, len(data.classes) if classify else None, world)
-    model = model if model is not None else build_model(config.model)
+    if model_object is not None:  # a run that cannot be rebuilt from its config says so
+        config = config.replace(model={"backbone": object_name(model_object)})
+    model = model if model is not None else network(config)
     parts = build_parts(config, t.epochs * len(data.sampler), model, world, device)
     sampler, prefetch = _batches(config, data, parts, run_dir)
     if parts.group_loss is not None and data.train.groups is None:
