@@ -10,6 +10,7 @@ downloaded and pip's ``--no-index`` install fails if the wheel asks for anything
 
 from __future__ import annotations
 
+import importlib.abc
 import importlib.metadata as md
 import json
 import os
@@ -237,7 +238,7 @@ def test_a_missing_extra_is_named_in_one_line(
     argv, module, extra, monkeypatch, capsys, tmp_path
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+    block(monkeypatch, module)  # as if it were not installed
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("simnet: error: ")
@@ -249,9 +250,53 @@ def test_a_missing_extra_is_named_in_one_line(
 def test_parquet_without_pyarrow_is_named_before_any_embedding(
     tree, monkeypatch, capsys, tmp_path
 ) -> None:
-    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    block(monkeypatch, "pyarrow")
     out = tmp_path / "e.parquet"
     code = main(["embed", "--backbone", "efficientnet_lite0", "--pretrained", "--data", str(tree),
                  "--out", str(out), "--quiet"])  # fmt: skip
     assert code == 2 and not out.exists()
     assert "pip install 'simnet[parquet]'" in capsys.readouterr().err
+
+
+class _Missing(importlib.abc.MetaPathFinder):
+    """Makes ``names`` (and their submodules) fail to import, as if not installed."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self.names = names
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None
+
+
+def block(monkeypatch, *names: str) -> None:
+    """Uninstalls ``names`` for one test: out of sys.modules, and unimportable."""
+    for key in list(sys.modules):
+        if key.split(".")[0] in names:
+            monkeypatch.delitem(sys.modules, key)
+    monkeypatch.setattr(sys, "meta_path", [_Missing(names), *sys.meta_path])
+
+
+def test_the_core_commands_run_without_any_extra(tmp_path: Path, monkeypatch, capsys) -> None:
+    """train, evaluate, embed, index, search, compare and dedup with every extra's modules
+    missing (as after a plain pip install simnet)."""
+    from tests.conftest import make_tree
+
+    block(monkeypatch, "matplotlib", "optuna", "fastapi", "uvicorn", "pyarrow", "tensorboard")
+    data = make_tree(tmp_path / "data", per_class=12)
+    run = tmp_path / "run"
+    small = ["model.widths=[4,8,8,8]", "model.branch_width=4", "model.embedding_dim=8"]
+    sets = [x for s in [*small, "train.batch_size=16", "train.per_class=4"] for x in ("--set", s)]
+    steps = [
+        ["train", "--data", data, "--out", run, "--epochs", "1", *sets],
+        ["evaluate", "--model", run],
+        ["embed", "--model", run, "--data", data, "--out", tmp_path / "e.npy"],
+        ["index", "--model", run, "--data", data, "--out", tmp_path / "i.index"],
+        ["search", "--index", tmp_path / "i.index", data / "circle" / "000.png"],
+        ["compare", "--model", run, data / "circle" / "000.png", data / "cross" / "000.png"],
+        ["dedup", "--model", run, "--data", data],
+    ]
+    for argv in steps:
+        assert main([str(a) for a in [*argv, "--quiet"]]) == 0, (argv, capsys.readouterr().err)
+    assert not (run / "tensorboard").exists()  # auto, without TensorBoard: none
