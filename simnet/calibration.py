@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from simnet.data.cache import ImageSet
+from simnet.errors import SimNetError
 from simnet.storage import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -107,9 +108,11 @@ def write_calibration(
 
 def read_calibration(run_dir: Path) -> dict[str, Any]:
     """A model folder's calibration ({} where it has none or it is unreadable)."""
+    from simnet.storage import read_json_limited  # a regular file, a few MB at most
+
     try:
-        found = json.loads((run_dir / CALIBRATION_FILE).read_text())
-    except (OSError, ValueError):
+        found = read_json_limited(run_dir / CALIBRATION_FILE)
+    except SimNetError:
         return {}
     return found if isinstance(found, dict) and "thresholds" in found else {}
 

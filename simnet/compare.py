@@ -226,17 +226,21 @@ def _originals(
     the drawing where the model trims, padded square."""
     from PIL import Image
 
-    from simnet.data.images import pad_square, trim_to_content
+    from simnet.data.images import max_image_bytes, pad_square, trim_to_content
+    from simnet.storage import open_regular
+
+    def opened(file: str | Path) -> Any:  # a regular file of an image's size, or ImageError
+        return open_regular(file, max_image_bytes(), "an image", ImageError)
 
     if not views:
-        with Image.open(path) as image:
+        with opened(path) as (handle, _), Image.open(handle) as image:
             return [("image", np.asarray(image.convert("RGB")))]
     files = view_files(Path(path), views)
     if files is None:
         raise ImageError(f"{path} is not a design folder")
     out = []
     for view in views:
-        with Image.open(files[view]) as image:
+        with opened(files[view]) as (handle, _), Image.open(handle) as image:
             rgb = image.convert("RGB")
             rgb = trim_to_content(rgb) if trim else rgb
             out.append((view, np.asarray(pad_square(rgb) if rgb.width != rgb.height else rgb)))

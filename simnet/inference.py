@@ -16,7 +16,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from simnet.calibration import read_calibration
-from simnet.config import Config, config_from_dict
+from simnet.config import Config, config_from_dict, validate
 from simnet.data.augment import MEAN, STD, to_input
 from simnet.data.designs import decode_design
 from simnet.data.images import decode_image, prepare_image, skip_reason
@@ -24,14 +24,28 @@ from simnet.engines import choose_engine
 from simnet.errors import ImageError, SimNetError
 from simnet.models import SimNetModel, build_model
 from simnet.models.simnet import model_from_object
-from simnet.models.store import WEIGHTS_FILE, load_model_files
+from simnet.models.store import META_FILE, WEIGHTS_FILE, check_weights, load_model_files
 from simnet.runtime import autocast, use_bf16
+from simnet.storage import hash_file
 
 log = logging.getLogger(__name__)
 
 # Test-time views of up to this many images go through the network as one batch: a lone
 # query's four views embed in 6.6 ms instead of 12.4; past it, separate passes are faster.
 ONE_PASS_IMAGES = 256
+
+
+def _config_of(path: Path, data: dict[str, Any]) -> Config:
+    """A run's config from its ``model.json``, checked as a config file is (types, ranges,
+    settings that go together); a refusal names ``path``."""
+    try:
+        config = config_from_dict(data)
+        validate(config)
+    except SimNetError as exc:
+        raise SimNetError(f"{path}: {exc}") from None
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise SimNetError(f"{path}: field 'config' is not a run's config ({exc})") from None
+    return config
 
 
 class SimNet:
@@ -74,25 +88,34 @@ class SimNet:
         are replaced by the run's."""
         path = Path(path)
         weights, meta = load_model_files(path)
-        config = config_from_dict(meta["config"])
+        folder = path if path.is_dir() else path.parent
+        config = _config_of(folder / META_FILE, meta["config"])
         if model is None:
-            network = build_model(config.model, load_weights=False)  # the file holds them all
+            try:
+                network = build_model(config.model, load_weights=False)  # the file holds all
+            except SimNetError as exc:
+                raise SimNetError(f"{folder / META_FILE}: {exc}") from None
+            except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                raise SimNetError(
+                    f"{folder / META_FILE}: field 'config.model' describes no model ({first})"
+                ) from None
+            check_weights(folder / WEIGHTS_FILE, weights, network.state_dict())
         else:
             network = model_from_object(model, config.model, config.data.image_size)
         try:
             network.load_state_dict(weights)
         except RuntimeError as exc:
-            if model is None:
-                raise
             first = str(exc).strip().splitlines()[0]
+            if model is None:
+                raise SimNetError(f"cannot load the weights in {path}: {first}") from None
             raise SimNetError(
                 f"the model object does not fit the weights in {path}: {first}"
             ) from None
         model = network
         if config.train.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        folder = path if path.is_dir() else path.parent
-        digest = hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()[:16]
+        digest = hash_file(folder / WEIGHTS_FILE, None, "a weights file")[1][:16]
         net = cls(model, config, digest, engine)
         net.calibration = read_calibration(folder)
         return net

@@ -113,6 +113,9 @@ def _decode_into(source: Source, size: int, folder: Path, keep_aspect: bool = Fa
             if payload is None:
                 skipped.append((record.key, "not a readable file"))
                 continue
+            if isinstance(payload, ImageError):  # why the source could not read it
+                skipped.append((record.key, skip_reason(record.key, payload)))
+                continue
             try:
                 if isinstance(payload, np.ndarray):
                     same = payload.shape[:2] == (size, size)

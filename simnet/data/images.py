@@ -14,14 +14,36 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 from simnet.errors import ImageError, ImageTooLarge, NotAnImage
+from simnet.storage import MIB, read_limited
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 MAX_PIXELS = 64_000_000  # larger images are refused as decompression bombs
+# The most bytes an image file is read for: an uncompressed file of MAX_PIXELS pixels at the
+# widest (16-bit RGBA, 8 bytes a pixel) plus slack for headers, EXIF, ICC and thumbnails. A
+# larger file (a 50 GB sparse file named x.png, /dev/zero behind a link) is refused unread.
+BYTES_PER_PIXEL = 8
+IMAGE_SLACK_BYTES = 16 * MIB
+
+
+def max_image_bytes(max_pixels: int = MAX_PIXELS) -> int:
+    """The largest image file read (:data:`BYTES_PER_PIXEL` per allowed pixel, plus slack)."""
+    return max_pixels * BYTES_PER_PIXEL + IMAGE_SLACK_BYTES
+
+
+def read_image_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> bytes:
+    """The bytes of an image file: a regular file (after links) of at most
+    :func:`max_image_bytes`, opened without blocking.
+
+    Raises:
+        ImageError: ``"<path>: <why>"``: not a regular file (a FIFO, a device, a folder),
+            too large, missing or unreadable.
+    """
+    return read_limited(path, max_image_bytes(max_pixels), "an image", ImageError)
 
 
 def is_image_name(name: str) -> bool:
@@ -40,7 +62,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         image = Image.alpha_composite(background, rgba)
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def border_colour(pixels: np.ndarray) -> np.ndarray:
@@ -118,7 +140,7 @@ def decode_image(
 
     try:
         if isinstance(data, str | Path):
-            data = Path(data).read_bytes()
+            data = read_image_file(data, max_pixels)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             try:
@@ -148,7 +170,10 @@ def prepare_image(
 ) -> np.ndarray:
     """An opened image (turned upright by its EXIF tag, in RGB) as a ``(size, size, 3)``
     uint8 array, as :func:`decode_image` makes it from a file."""
-    image = _to_rgb(ImageOps.exif_transpose(image))
+    # Copies only where needed: a 40-megapixel upload costs one full copy, not three.
+    if image.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+        image = ImageOps.exif_transpose(image)
+    image = _to_rgb(image)
     if trim:
         image = trim_to_content(image)
     if (keep_aspect or trim) and image.width != image.height:

@@ -8,8 +8,10 @@ from pathlib import Path
 from simnet.config import DataConfig
 from simnet.data.cache import Dataset, ImageSet, load_dataset, load_images
 from simnet.data.designs import is_design, load_designs, load_library
-from simnet.data.images import IMAGE_SUFFIXES
+from simnet.data.images import IMAGE_SUFFIXES, max_image_bytes
 from simnet.data.sources import CifarSource, open_source
+from simnet.errors import SimNetError
+from simnet.storage import open_regular
 
 PHOTO_PIXELS = 64  # single images larger than this train with the photos preset by default
 
@@ -54,10 +56,13 @@ def suggest_preset(path: str | Path, sample: int = 8) -> str | None:
         if images and is_design(folder):
             return None
         for name in images[: sample - len(sides)]:
-            try:
-                with Image.open(Path(folder) / name) as image:  # the header only
+            try:  # a regular file only (never a FIFO or a device), its header only
+                with (
+                    open_regular(Path(folder) / name, max_image_bytes(), "an image") as (file, _),
+                    Image.open(file) as image,
+                ):
                     sides.append(max(image.size))
-            except OSError:
+            except (OSError, SimNetError, Image.DecompressionBombError):
                 continue
         if len(sides) >= sample:
             break

@@ -9,21 +9,27 @@ pairs CSV's pairs and batching them, in :mod:`simnet.data.pairs`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
+import io
 import logging
+import lzma
 import os
 import pickle
 import tarfile
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Literal
 
 import numpy as np
 
-from simnet.data.images import is_image_name
-from simnet.errors import SimNetError
+from simnet.data.images import is_image_name, max_image_bytes, read_image_file
+from simnet.errors import ImageError, ImageTooLarge, SimNetError
+from simnet.storage import MAX_TABLE_BYTES, MIB, human_bytes, open_regular, read_text_limited
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,11 @@ class Record:
 
 
 Payload = bytes | np.ndarray  # encoded image bytes, or a decoded (H, W, 3) uint8 array
+# What a source yields for a record it cannot read: why (an ImageError naming the record), or
+# None for no particular reason.
+Unreadable = ImageError | None
+MAX_CIFAR_BYTES = 256 * MIB  # a CIFAR-10 python batch is about 30 MB
+MAX_TAR_HEADER_BYTES = MIB  # a long name or PAX header inside a tar (a path is far shorter)
 
 
 class Source(ABC):
@@ -51,8 +62,9 @@ class Source(ABC):
         """Changes whenever the source's content may have changed."""
 
     @abstractmethod
-    def stream(self) -> Iterator[tuple[Record, Payload | None]]:
-        """Yields each record with its payload (None when it cannot be read)."""
+    def stream(self) -> Iterator[tuple[Record, Payload | Unreadable]]:
+        """Yields each record with its payload, or with why it cannot be read (an
+        :class:`ImageError`, or None)."""
 
 
 def _digest(parts: list[str]) -> str:
@@ -101,12 +113,12 @@ class FileListSource(Source):
                 parts.append(f"{path}|unreadable")
         return _digest(parts)
 
-    def stream(self) -> Iterator[tuple[Record, Payload | None]]:
+    def stream(self) -> Iterator[tuple[Record, Payload | Unreadable]]:
         for path, record in self._files:
-            try:
-                yield record, path.read_bytes()
-            except OSError:
-                yield record, None
+            try:  # only a regular file, only as many bytes as an allowed image takes
+                yield record, read_image_file(path)
+            except ImageError as exc:
+                yield record, exc
 
 
 def walk_tree(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
@@ -159,31 +171,141 @@ class FolderSource(FileListSource):
         return f"folder|{self.root}"
 
 
+class _HeaderTooLarge(tarfile.TarError):
+    """A tar header extension larger than :data:`MAX_TAR_HEADER_BYTES`."""
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar header whose long-name and PAX extensions are refused past
+    :data:`MAX_TAR_HEADER_BYTES` (``tarfile`` reads them whole into memory)."""
+
+    def _proc_gnulong(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        self._check_extension()
+        return super()._proc_gnulong(tarfile_)  # type: ignore[misc]
+
+    def _proc_pax(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        self._check_extension()
+        return super()._proc_pax(tarfile_)  # type: ignore[misc]
+
+    def _check_extension(self) -> None:
+        if self.size > MAX_TAR_HEADER_BYTES:
+            raise _HeaderTooLarge(
+                f"a header extension of {human_bytes(self.size)} (more than "
+                f"{human_bytes(MAX_TAR_HEADER_BYTES)})"
+            )
+
+
+TarMode = Literal["r:", "r:gz", "r:bz2", "r:xz"]
+
+
+def _tar_mode(handle: BinaryIO) -> TarMode:
+    """The ``tarfile`` mode of an archive from its first bytes: gzip, bzip2, xz or plain.
+    (``r:*`` tries each decompressor in turn, and xz's reads a file of zeros to its end.)"""
+    start = handle.read(6)
+    handle.seek(0)
+    if start.startswith(b"\x1f\x8b"):
+        return "r:gz"
+    if start.startswith(b"BZh"):
+        return "r:bz2"
+    if start.startswith(b"\xfd7zXZ\x00"):
+        return "r:xz"
+    return "r:"
+
+
+def _member_kind(member: tarfile.TarInfo) -> str:
+    if member.issym():
+        return "a symbolic link"
+    if member.islnk():
+        return "a hard link"
+    if member.isdir():
+        return "a folder"
+    if member.isfifo():
+        return "a FIFO"
+    if member.ischr() or member.isblk():
+        return "a device"
+    return "not a regular file"
+
+
+def tar_images(
+    path: Path, wanted: set[str] | None = None
+) -> Iterator[tuple[tarfile.TarInfo, bytes | ImageError]]:
+    """Each image member of a tar archive (``wanted``: only those names) with its bytes, or
+    with why it is not read: a member that is not a regular file (a link, a device, a
+    FIFO), one larger than an allowed image (:func:`max_image_bytes`, from its header, so it
+    is never read), or a second member of a name already read (the first one counts).
+
+    Raises:
+        SimNetError: the archive is damaged, or not a regular file.
+    """
+    limit = max_image_bytes()
+    seen: set[str] = set()
+    try:
+        with (
+            open_regular(path, None, "an archive") as (handle, _),
+            tarfile.open(
+                fileobj=handle, mode=_tar_mode(handle), tarinfo=_BoundedTarInfo
+            ) as archive,
+        ):
+            for member in archive:
+                if not is_image_name(member.name):
+                    continue
+                if wanted is not None and member.name not in wanted:
+                    continue
+                key = f"{path}::{member.name}"
+                name = os.path.normpath(member.name)
+                if not member.isfile():
+                    yield member, ImageError(f"{key}: not a regular file ({_member_kind(member)})")
+                elif member.size > limit:
+                    yield (
+                        member,
+                        ImageTooLarge(
+                            f"{key}: too large ({human_bytes(member.size)}, more than the "
+                            f"{human_bytes(limit)} allowed for an image)"
+                        ),
+                    )
+                elif name in seen:
+                    yield (
+                        member,
+                        ImageError(
+                            f"{key}: a duplicate member name (the first of that name is used)"
+                        ),
+                    )
+                else:
+                    seen.add(name)
+                    handle_ = archive.extractfile(member)
+                    data = handle_.read(limit + 1) if handle_ is not None else b""
+                    if len(data) != member.size:
+                        raise tarfile.ReadError(f"member {member.name} is cut short")
+                    yield member, data
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+        raise SimNetError(f"archive {path} is damaged: {exc}") from None
+
+
 class TarSource(Source):
-    """A ``.tar`` / ``.tar.gz`` / ``.tgz`` holding a class-folder tree; read in one pass."""
+    """A ``.tar`` / ``.tar.gz`` / ``.tgz`` holding a class-folder tree; read in one pass
+    (:func:`tar_images`: regular members only, each bounded, a duplicate name read once)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path).resolve()
-        if not self.path.is_file():
+        if not self.path.exists():
             raise SimNetError(f"archive not found: {path}")
-        if not tarfile.is_tarfile(self.path):
-            raise SimNetError(f"not a tar archive: {self.path}")
+        with open_regular(path, None, "an archive") as (handle, _):
+            try:  # tarfile.is_tarfile, with the bounded headers
+                tarfile.open(
+                    fileobj=handle, mode=_tar_mode(handle), tarinfo=_BoundedTarInfo
+                ).close()
+            except _HeaderTooLarge as exc:
+                raise SimNetError(f"archive {self.path} is damaged: {exc}") from None
+            except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
+                raise SimNetError(f"not a tar archive: {self.path}") from None
 
     def fingerprint(self) -> str:
         return _digest([f"tar|{_stat_key(self.path)}"])
 
-    def stream(self) -> Iterator[tuple[Record, Payload | None]]:
-        try:
-            with tarfile.open(self.path, mode="r|*") as archive:
-                for member in archive:
-                    if not member.isfile() or not is_image_name(member.name):
-                        continue
-                    label, split = _split_and_label(Path(member.name).parts[:-1])
-                    record = Record(f"{self.path}::{member.name}", label, split)
-                    handle = archive.extractfile(member)
-                    yield record, handle.read() if handle is not None else None
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise SimNetError(f"archive {self.path} is damaged: {exc}") from None
+    def stream(self) -> Iterator[tuple[Record, Payload | Unreadable]]:
+        for member, data in tar_images(self.path):
+            label, split = _split_and_label(Path(member.name).parts[:-1])
+            yield Record(f"{self.path}::{member.name}", label, split), data
 
 
 class CsvSource(FileListSource):
@@ -192,13 +314,13 @@ class CsvSource(FileListSource):
 
     def __init__(self, path: str | Path):
         self.path = Path(path).resolve()
-        if not self.path.is_file():
+        self.given = Path(path)  # the name errors use (not where a link leads)
+        if not self.path.exists():
             raise SimNetError(f"CSV file not found: {path}")
         self._files = self._read()
 
     def _read(self) -> list[tuple[Path, Record]]:
-        with self.path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
+        with _csv_rows(self.given) as reader:
             columns = set(reader.fieldnames or [])
             if {"path_a", "path_b", "similar"} <= columns:
                 raise SimNetError(
@@ -228,7 +350,8 @@ class PairsCsvSource(FileListSource):
 
     def __init__(self, path: str | Path):
         self.path = Path(path).resolve()
-        if not self.path.is_file():
+        self.given = Path(path)  # the name errors use (not where a link leads)
+        if not self.path.exists():
             raise SimNetError(f"CSV file not found: {path}")
         self.rows = self._read()
         seen: dict[Path, None] = {}
@@ -239,8 +362,7 @@ class PairsCsvSource(FileListSource):
 
     def _read(self) -> list[tuple[Path, Path, bool, str | None]]:
         rows = []
-        with self.path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
+        with _csv_rows(self.given) as reader:
             if not set(PAIR_COLUMNS) <= set(reader.fieldnames or []):
                 raise SimNetError(f"{self.path} needs a header with columns path_a,path_b,similar")
             for line, row in enumerate(reader, start=2):
@@ -274,9 +396,20 @@ def is_pairs_csv(path: str | Path) -> bool:
     path = Path(path)
     if not path.is_file() or path.suffix.lower() != ".csv":
         return False
-    with path.open(newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle), [])
+    with _csv_rows(path) as reader:
+        header = reader.fieldnames or []
     return set(PAIR_COLUMNS) <= {h.strip() for h in header}
+
+
+@contextlib.contextmanager
+def _csv_rows(path: Path) -> Iterator[csv.DictReader]:
+    """A CSV file's rows: a regular UTF-8 file of at most :data:`MAX_TABLE_BYTES`; a row
+    the ``csv`` module cannot parse (a NUL byte, a field past its limit) is one line."""
+    text = read_text_limited(path, MAX_TABLE_BYTES, "a CSV file")
+    try:
+        yield csv.DictReader(io.StringIO(text, newline=""))
+    except csv.Error as exc:
+        raise SimNetError(f"{path}: not a readable CSV ({exc})") from None
 
 
 class _CifarUnpickler(pickle.Unpickler):
@@ -301,13 +434,29 @@ class _CifarUnpickler(pickle.Unpickler):
 
 def _load_cifar_batch(path: Path) -> dict:
     try:
-        with path.open("rb") as handle:
+        with open_regular(path, MAX_CIFAR_BYTES, "a CIFAR-10 batch") as (handle, _):
             batch = _CifarUnpickler(handle, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, OSError, ValueError) as exc:
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, MemoryError) as exc:
         raise SimNetError(f"{path} is not a CIFAR-10 batch file: {exc}") from None
     if not isinstance(batch, dict):
         raise SimNetError(f"{path} is not a CIFAR-10 batch file")
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+
+
+def _cifar_images(path: Path, classes: int) -> tuple[np.ndarray, list[int]]:
+    """A CIFAR-10 batch's ``(N, 32, 32, 3)`` images and their labels, checked against
+    each other and the ``classes`` named."""
+    batch = _load_cifar_batch(path)
+    try:
+        data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        labels = [int(x) for x in batch["labels"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SimNetError(f"{path} is not a CIFAR-10 batch file ({exc})") from None
+    if len(labels) != len(data) or not all(0 <= x < classes for x in labels):
+        raise SimNetError(
+            f"{path}: {len(labels)} labels (each 0 to {classes - 1}) for {len(data)} images"
+        )
+    return data.transpose(0, 2, 3, 1), labels  # (N, 32, 32, 3)
 
 
 class CifarSource(Source):
@@ -333,14 +482,16 @@ class CifarSource(Source):
         return _digest(["cifar"] + [_stat_key(self.root / n) for n in names])
 
     def stream(self) -> Iterator[tuple[Record, Payload | None]]:
-        meta = _load_cifar_batch(self.root / "batches.meta")
-        classes = [c.decode() if isinstance(c, bytes) else str(c) for c in meta["label_names"]]
+        meta_path = self.root / "batches.meta"
+        meta = _load_cifar_batch(meta_path)
+        try:
+            classes = [c.decode() if isinstance(c, bytes) else str(c) for c in meta["label_names"]]
+        except (KeyError, TypeError, UnicodeDecodeError):
+            raise SimNetError(f"{meta_path}: no list of label_names") from None
         for split, names in (("train", self.TRAIN), ("test", self.TEST)):
             for name in names:
-                batch = _load_cifar_batch(self.root / name)
-                data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-                data = data.transpose(0, 2, 3, 1)  # (N, 32, 32, 3)
-                for i, (image, label) in enumerate(zip(data, batch["labels"], strict=True)):
+                data, labels = _cifar_images(self.root / name, len(classes))
+                for i, (image, label) in enumerate(zip(data, labels, strict=True)):
                     key = f"{self.root / name}::{i}"
                     yield Record(key, classes[int(label)], split), np.ascontiguousarray(image)
 

@@ -24,7 +24,6 @@ model recorded its training styles (``calibration.json``).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,10 @@ import torch
 
 from simnet.data.cache import TEST, TRAIN
 from simnet.data.designs import is_primary, load_all_designs
+from simnet.errors import SimNetError
 from simnet.eval.metrics import knn_accuracy, map_at_r, nearest_neighbours
 from simnet.inference import SimNet
+from simnet.storage import read_json_limited
 
 
 def design_of(key: str) -> str:
@@ -75,9 +76,13 @@ def drawing_style(key: str) -> str | None:
     design has none or does not say)."""
     design = Path(design_of(key))
     try:
-        drawings = json.loads((design / "params.json").read_text()).get("drawings", [])
-    except (OSError, ValueError, AttributeError):
+        params = read_json_limited(design / "params.json")
+    except SimNetError:
         return None
+    drawings = params.get("drawings", []) if isinstance(params, dict) else []
+    if not isinstance(drawings, list):
+        return None
+    drawings = [d for d in drawings if isinstance(d, dict)]
     path = "." if is_primary(key) else str(Path(key).relative_to(design))
     return next((d.get("style") for d in drawings if d.get("path") == path), None)
 

@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import shutil
-import tarfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,14 +16,14 @@ import numpy as np
 from tqdm import tqdm
 
 from simnet.data.designs import DesignSource, is_design, is_primary
-from simnet.data.images import is_image_name, skip_reason
+from simnet.data.images import is_image_name, max_image_bytes, skip_reason
 from simnet.data.loading import load_all, load_data
-from simnet.data.sources import FolderSource
+from simnet.data.sources import FolderSource, tar_images
 from simnet.errors import ImageError, SimNetError
 from simnet.index.embeddings import rows_file
 from simnet.index.index import Index
 from simnet.inference import SimNet
-from simnet.storage import atomic_path, atomic_write_text
+from simnet.storage import atomic_path, atomic_write_text, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +86,31 @@ def _digest(chunks: Iterable[bytes]) -> tuple[int, str]:
     return size, h.hexdigest()[:32]
 
 
+def _chunks(path: Path) -> Iterator[bytes]:
+    """An image file's bytes a MiB at a time: a regular file of at most an allowed image's
+    size (:func:`~simnet.data.images.read_image_file`'s rules), never a FIFO or a device."""
+    with open_regular(path, max_image_bytes(), "an image", ImageError) as (handle, _):
+        while chunk := handle.read(1 << 20):
+            yield chunk
+
+
 def file_facts(path: str | Path) -> tuple[int, str]:
-    """``(bytes, content hash)`` of an image file, or of a design folder's view files."""
+    """``(bytes, content hash)`` of an image file, or of a design folder's view files.
+
+    Raises:
+        ImageError: a file that is not a regular file, too large, or unreadable.
+    """
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and is_image_name(p.name))
-        return _digest(p.read_bytes() for p in files)
-    return _digest([path.read_bytes()])
+        return _digest(chunk for p in files for chunk in _chunks(p))
+    return _digest(_chunks(path))
 
 
 def content_facts(keys: list[str]) -> Iterator[tuple[int, str]]:
     """``(bytes, content hash)`` for each key, in order: files and design folders are read,
-    members of an archive (``archive::member``) come from one pass over their archive;
+    members of an archive (``archive::member``) come from one pass over their archive (the
+    rules of :func:`~simnet.data.sources.tar_images`: the first member of a name);
     ``(-1, "")`` where the key names nothing readable."""
     members: dict[str, set[str]] = defaultdict(set)
     for key in keys:
@@ -108,11 +120,11 @@ def content_facts(keys: list[str]) -> Iterator[tuple[int, str]]:
     from_archives: dict[str, tuple[int, str]] = {}
     for archive, wanted in members.items():
         try:
-            with tarfile.open(archive, mode="r|*") as tar:
-                for member in tar:
-                    if member.name in wanted and (handle := tar.extractfile(member)):
-                        from_archives[f"{archive}::{member.name}"] = _digest([handle.read()])
-        except (tarfile.TarError, EOFError, OSError) as exc:
+            for member, data in tar_images(Path(archive), wanted):
+                key = f"{archive}::{member.name}"
+                if isinstance(data, bytes) and key not in from_archives:
+                    from_archives[key] = _digest([data])
+        except SimNetError as exc:
             log.warning("could not hash the images of %s: %s", archive, exc)
     for key in keys:
         if key in from_archives:
@@ -120,7 +132,7 @@ def content_facts(keys: list[str]) -> Iterator[tuple[int, str]]:
             continue
         try:
             yield file_facts(key)
-        except OSError:
+        except (OSError, SimNetError):
             yield -1, ""
 
 
@@ -191,6 +203,9 @@ def add_to_index(
             size, digest = file_facts(path)
         except OSError as exc:
             report.skipped.append((path, f"not a readable file ({exc.strerror or exc})"))
+            continue
+        except SimNetError as exc:  # not a regular file, too large
+            report.skipped.append((path, skip_reason(path, exc)))
             continue
         old = index.entry_for(path)
         if old is not None and old.hash == digest:

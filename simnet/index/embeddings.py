@@ -6,6 +6,7 @@ paths file (one path per line, optionally a tab and a label)."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -14,21 +15,53 @@ import numpy as np
 
 from simnet.errors import SimNetError
 from simnet.extras import require
+from simnet.index.checks import MAX_DIM, Fields, check_model_record
+from simnet.storage import (
+    MAX_META_BYTES,
+    MAX_ROW_BYTES,
+    ZIP_FLOOR_BYTES,
+    ZIP_UNPACK_RATIO,
+    human_bytes,
+    open_regular,
+    parse_json,
+    read_json_limited,
+    read_text_limited,
+)
 
 MODEL_KEY = b"simnet.model"  # the parquet schema's metadata entry naming the model
 
 
 def open_vectors(path: str | Path) -> np.ndarray:
     """A ``(N, D)`` ``.npy`` file of floats (any width: read as float32 a chunk at a time),
-    memory-mapped (read as needed, never all at once)."""
+    memory-mapped (read as needed, never all at once). The file must be a regular file whose
+    header's shape is exactly what it holds, checked before it is mapped."""
+    path = Path(path)
+    try:
+        with open_regular(path, None, "an embeddings file") as (handle, size):
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+            else:
+                raise ValueError(f"npy version {version[0]}.{version[1]}")
+            offset = handle.tell()
+    except (OSError, ValueError, EOFError, SyntaxError, TypeError) as exc:
+        raise SimNetError(f"cannot read vectors from {path}: {exc}") from None
+    if len(shape) != 2 or dtype.hasobject or dtype.kind != "f":
+        raise SimNetError(f"{path} must hold an (N, D) array of floats, not {dtype} {shape}")
+    if not 1 <= shape[1] <= MAX_DIM or shape[0] < 0:
+        raise SimNetError(f"{path} holds {shape[1]}-D vectors (1 to {MAX_DIM} allowed)")
+    needed = math.prod(shape) * dtype.itemsize
+    if needed != size - offset:
+        raise SimNetError(
+            f"{path}: its header declares the shape {shape} ({human_bytes(needed)}) but it "
+            f"holds {human_bytes(size - offset)}"
+        )
     try:
         vectors = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise SimNetError(f"cannot read vectors from {path}: {exc}") from None
-    if vectors.ndim != 2 or vectors.dtype.kind != "f":
-        raise SimNetError(
-            f"{path} must hold an (N, D) array of floats, not {vectors.dtype} {vectors.shape}"
-        )
     return vectors
 
 
@@ -37,19 +70,30 @@ def rows_file(vectors_path: str | Path) -> Path:
     return Path(vectors_path).with_suffix(".json")
 
 
+def rows_limit(count: int) -> int:
+    """The most bytes a file naming ``count`` rows may hold: :data:`MAX_ROW_BYTES` a row,
+    plus :data:`MAX_META_BYTES` for the rest."""
+    return MAX_META_BYTES + count * MAX_ROW_BYTES
+
+
 def read_rows(vectors_path: str | Path, count: int) -> dict[str, Any]:
-    """The ``paths``, ``labels`` and ``model`` of the ``count`` rows of an embeddings file."""
+    """The ``paths``, ``labels`` and ``model`` of the ``count`` rows of an embeddings file,
+    each field checked (one line naming the file and the field)."""
     path = rows_file(vectors_path)
-    try:
-        rows = json.loads(path.read_text())
-        paths, labels, model = rows["paths"], rows["labels"], rows["model"]
-    except FileNotFoundError:
+    if not path.exists():
         raise SimNetError(
             f"{path} not found: it names each row of {vectors_path} "
             '({"paths": [...], "labels": [...], "model": {...}}, written by simnet embed)'
-        ) from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SimNetError(f"{path} does not name the rows of {vectors_path} ({exc})") from None
+        )
+    try:
+        rows = read_json_limited(path, rows_limit(count), "a rows file")
+        fields = Fields(str(path), rows)
+        paths = fields.string_list("paths", None)
+        labels = fields.string_list("labels", None)
+        model = check_model_record(str(path), rows.get("model"))
+    except SimNetError as exc:
+        why = str(exc).removeprefix(f"{path}: ")
+        raise SimNetError(f"{path} does not name the rows of {vectors_path} ({why})") from None
     if not (len(paths) == len(labels) == count):
         raise SimNetError(
             f"{path} names {len(paths)} rows but {vectors_path} holds {count}: "
@@ -125,6 +169,19 @@ def read_embeddings(
 
 def _read_parquet(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     pa, pq = _pyarrow()
+    with open_regular(path, None, "a parquet file") as (_, size):
+        pass  # a regular file (never a FIFO); its row groups unpack to a bounded size
+    try:
+        facts = pq.ParquetFile(path).metadata
+        unpacked = sum(facts.row_group(i).total_byte_size for i in range(facts.num_row_groups))
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise SimNetError(f"cannot read embeddings from {path} ({exc})") from None
+    budget = ZIP_FLOOR_BYTES + ZIP_UNPACK_RATIO * size
+    if unpacked > budget:
+        raise SimNetError(
+            f"{path}: its row groups unpack to {human_bytes(unpacked)}, more than the "
+            f"{human_bytes(budget)} a file of {human_bytes(size)} may hold"
+        )
     try:
         table = pq.read_table(path)
         column = table.column("embedding").combine_chunks()
@@ -136,8 +193,9 @@ def _read_parquet(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
             if "label" in table.column_names
             else [""] * len(paths)
         )
-        model = json.loads((table.schema.metadata or {}).get(MODEL_KEY, b"{}"))
-    except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
+        model = parse_json((table.schema.metadata or {}).get(MODEL_KEY, b"{}"), path)
+        model = check_model_record(str(path), model)
+    except (OSError, KeyError, ValueError, TypeError, pa.ArrowException) as exc:
         raise SimNetError(
             f"cannot read embeddings from {path} ({exc}); a parquet file needs the columns "
             "path and embedding (a list of floats per row), and optionally label"
@@ -146,10 +204,8 @@ def _read_parquet(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 def _read_paths_file(path: Path, count: int) -> dict[str, Any]:
-    try:
-        lines = [line.rstrip("\n") for line in path.read_text().splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SimNetError(f"cannot read --paths {path}: {exc}") from None
+    text = read_text_limited(path, rows_limit(count), "a paths file")
+    lines = [line.rstrip("\n") for line in text.splitlines() if line.strip()]
     if len(lines) != count:
         raise SimNetError(f"--paths {path} names {len(lines)} rows but the vectors are {count}")
     named = [line.split("\t", 1) for line in lines]

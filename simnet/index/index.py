@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,17 @@ import faiss
 import numpy as np
 
 from simnet.errors import SimNetError
-from simnet.index.checks import check_model, check_queries
-from simnet.index.formats import FORMAT, LARGE_FORMAT
+from simnet.index.checks import (
+    MAX_DIM,
+    Fields,
+    check_array,
+    check_model,
+    check_model_record,
+    check_queries,
+    faiss_limits,
+    read_npy_member,
+)
+from simnet.index.formats import FORMAT, LARGE_FORMAT, not_an_index, open_index_file, read_meta
 from simnet.index.records import Entry, Match, to_matches
 from simnet.index.structures import (
     HNSW_SEARCH_DEPTH,
@@ -33,6 +43,22 @@ from simnet.storage import atomic_path
 
 KINDS = ("auto", "exact", "hnsw")
 REBUILD_DELETED_FRACTION = 0.2
+
+
+def _read_graph(data: np.ndarray, rows: int, dim: int, fail: Callable[[str], SimNetError]) -> Any:
+    """An index file's saved HNSW graph, which must be one over ``rows`` ``dim``-D vectors;
+    FAISS reads no vector larger than the bytes it comes from."""
+    try:
+        with faiss_limits(data.nbytes):
+            graph = faiss.deserialize_index(np.ascontiguousarray(data, dtype=np.uint8))
+    except (RuntimeError, MemoryError, ValueError) as exc:
+        raise fail(f"graph.npy is not a FAISS index: {str(exc).splitlines()[0][:200]}") from None
+    if not isinstance(graph, faiss.IndexHNSWFlat) or graph.d != dim or graph.ntotal != rows:
+        raise fail(
+            f"graph.npy is a {type(graph).__name__} of {graph.ntotal} {graph.d}-D vectors, "
+            f"not an HNSW graph of the {rows} {dim}-D vectors"
+        )
+    return graph
 
 
 class Index:
@@ -247,42 +273,52 @@ class Index:
 
     @classmethod
     def load(cls, path: str | Path) -> Index:
+        """Reads an index file, checking every field's type, shape and length against the
+        others first (:mod:`simnet.index.checks`).
+
+        Raises:
+            SimNetError: no file, or one line naming what in the file is wrong.
+        """
         path = Path(path)
-        if not path.is_file():
-            raise SimNetError(f"index not found: {path}")
-        try:
-            with zipfile.ZipFile(path) as archive:
-                meta = json.loads(archive.read("meta.json"))
-                names = set(archive.namelist())
-                arrays = {
-                    name[:-4]: np.load(io.BytesIO(archive.read(name)), allow_pickle=False)
-                    for name in names
-                    if name.endswith(".npy")
-                }
-            if meta.get("format") == LARGE_FORMAT:
-                raise SimNetError(
-                    f"{path} was built from embeddings (simnet index --embeddings): it is "
-                    "searched and served as it is; to change it, build it again"
-                )
-            if meta.get("format") not in (1, FORMAT):
-                raise SimNetError(
-                    f"{path} has index format {meta.get('format')}, expected {FORMAT}"
-                )
-            graph = faiss.deserialize_index(arrays["graph"]) if "graph" in arrays else None
-            return cls(
-                arrays["vectors"],
-                meta["paths"],
-                meta["labels"],
-                meta["model"],
-                sizes=arrays.get("sizes"),
-                hashes=meta.get("hashes"),
-                kind=meta.get("kind", "auto"),
-                ids=arrays.get("ids"),
-                alive=arrays.get("alive"),
-                graph=graph,
-            )
-        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
-            raise SimNetError(f"{path} is not a simnet index ({exc})") from None
+
+        def fail(why: str) -> SimNetError:
+            return not_an_index(path, why)
+
+        meta, arrays = _read_index_file(path, fail)
+        fields = Fields("meta.json", meta, f"{path} is not a simnet index (", ")")
+        vectors = check_array(fail, "vectors.npy", arrays["vectors"], 2, "fiu", None)
+        rows, dim = vectors.shape
+        if not 1 <= dim <= MAX_DIM:
+            raise fail(f"vectors.npy holds {dim}-D vectors (1 to {MAX_DIM} allowed)")
+        paths = fields.string_list("paths", rows)
+        labels = fields.string_list("labels", rows)
+        hashes = fields.string_list("hashes", rows) if "hashes" in meta else None
+        kind = fields.choice("kind", KINDS, "auto")
+        model = check_model_record(
+            "meta.json", meta.get("model"), f"{path} is not a simnet index (", ")"
+        )
+        ids, alive, sizes = _row_arrays(arrays, rows, fail)
+        if not np.isfinite(vectors).all():
+            raise fail("vectors.npy holds values that are not finite numbers")
+        live = paths if alive is None else [p for p, a in zip(paths, alive, strict=True) if a]
+        if len(set(live)) != len(live):
+            raise fail("meta.json field 'paths' names a path twice")
+        graph = None
+        if "graph" in arrays:
+            data = check_array(fail, "graph.npy", arrays["graph"], 1, "u", None)
+            graph = _read_graph(data, rows, dim, fail)
+        return cls(
+            vectors,
+            paths,
+            labels,
+            model,
+            sizes=sizes,
+            hashes=hashes,
+            kind=kind,
+            ids=ids,
+            alive=alive,
+            graph=graph,
+        )
 
     # -- internals -----------------------------------------------------------------------
     def _resolve_kind(self, rows: int) -> str:
@@ -311,3 +347,43 @@ class Index:
         self._faiss = new_faiss_index(self.kind, self.dim, len(self._vectors))
         if len(self._vectors):
             self._faiss.add(self._vectors)
+
+
+def _read_index_file(
+    path: Path, fail: Callable[[str], SimNetError]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """An index file's metadata and arrays, each read within its bounds."""
+    with open_index_file(path) as archive:
+        meta = read_meta(path, archive)
+        if meta.get("format") == LARGE_FORMAT:
+            raise SimNetError(
+                f"{path} was built from embeddings (simnet index --embeddings): it is "
+                "searched and served as it is; to change it, build it again"
+            )
+        if type(meta.get("format")) is not int or meta.get("format") not in (1, FORMAT):
+            raise SimNetError(f"{path} has index format {meta.get('format')!r}, expected {FORMAT}")
+        names = set(archive.namelist())
+        if "vectors.npy" not in names:
+            raise fail("no vectors.npy")
+        arrays = {
+            name[:-4]: read_npy_member(archive, name, fail)
+            for name in sorted(names)
+            if name[:-4] in ("vectors", "ids", "alive", "sizes", "graph") and name.endswith(".npy")
+        }
+    return meta, arrays
+
+
+def _row_arrays(
+    arrays: dict[str, np.ndarray], rows: int, fail: Callable[[str], SimNetError]
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """The optional per-row arrays (ids, alive, sizes), each checked against ``rows``."""
+    ids, alive, sizes = arrays.get("ids"), arrays.get("alive"), arrays.get("sizes")
+    if ids is not None:
+        check_array(fail, "ids.npy", ids, 1, "iu", rows)
+        if len(ids) and (ids.min() < 0 or len(np.unique(ids)) != len(ids)):
+            raise fail("ids.npy holds a negative or repeated id")
+    if alive is not None:
+        check_array(fail, "alive.npy", alive, 1, "bu", rows)
+    if sizes is not None:
+        check_array(fail, "sizes.npy", sizes, 1, "iu", rows)
+    return ids, alive, sizes

@@ -19,10 +19,19 @@ import faiss
 import numpy as np
 
 from simnet.errors import SimNetError
-from simnet.index.checks import check_model, check_queries
+from simnet.index.checks import (
+    MAX_DEPTH,
+    MAX_DIM,
+    MAX_SHARDS,
+    Fields,
+    check_model,
+    check_model_record,
+    check_queries,
+    faiss_limits,
+)
 from simnet.index.embeddings import open_vectors as open_vectors  # its documented home too
 from simnet.index.embeddings import read_embeddings
-from simnet.index.formats import LARGE_FORMAT
+from simnet.index.formats import LARGE_FORMAT, not_an_index, open_index_file, read_meta
 from simnet.index.records import Entry, Match, to_matches
 from simnet.index.structures import (
     HNSW_NEIGHBOURS,
@@ -282,21 +291,61 @@ class LargeIndex:
 
     @classmethod
     def load(cls, path: str | Path) -> LargeIndex:
+        """Reads a large index file, checking every field against the others first: its
+        kind, depth and shard count, one path and label per vector, the shards' kind and
+        width (FAISS reads no vector larger than its shard's bytes).
+
+        Raises:
+            SimNetError: no file, or one line naming what in the file is wrong.
+        """
         path = Path(path)
-        try:
-            with zipfile.ZipFile(path) as archive:
-                meta = json.loads(archive.read("meta.json"))
-                if meta.get("format") != LARGE_FORMAT:
-                    raise SimNetError(f"{path} is not a large index")
-                parts = []
-                for n in range(int(meta["shards"])):
-                    with archive.open(f"shard-{n:03d}.faiss") as member:
+
+        def fail(why: str) -> SimNetError:
+            return not_an_index(path, why)
+
+        with open_index_file(path) as archive:
+            meta = read_meta(path, archive)
+            if meta.get("format") != LARGE_FORMAT:
+                raise SimNetError(f"{path} is not a large index")
+            fields = Fields("meta.json", meta, f"{path} is not a simnet index (", ")")
+            kind = fields.choice("kind", tuple(k for k in LARGE_KINDS if k != "auto"))
+            depth = fields.integer("depth", 0, MAX_DEPTH)
+            shards = fields.integer("shards", 1, MAX_SHARDS)
+            parts = []
+            for n in range(shards):
+                name = f"shard-{n:03d}.faiss"
+                try:
+                    info = archive.getinfo(name)
+                except KeyError:
+                    raise fail(f"no {name} of the {shards} shards meta.json names") from None
+                try:
+                    with archive.open(info) as member, faiss_limits(info.file_size):
                         parts.append(faiss.read_index(_faiss.PyCallbackIOReader(member.read)))
-        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
-            raise SimNetError(f"{path} is not a simnet index ({exc})") from None
-        return cls(
-            _join(parts), meta["kind"], meta["paths"], meta["labels"], meta["model"], meta["depth"]
+                except (RuntimeError, MemoryError, ValueError, OSError) as exc:
+                    first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                    raise fail(f"{name} is not a FAISS index: {first}") from None
+        expected = {"exact": faiss.IndexFlat, "hnsw": faiss.IndexHNSW, "ivfpq": faiss.IndexIVFPQ}
+        for n, part in enumerate(parts):
+            if not isinstance(part, expected[kind]) or part.d != parts[0].d:
+                raise fail(
+                    f"shard-{n:03d}.faiss is a {type(part).__name__} of {part.d}-D vectors, "
+                    f"not a {kind} index of {parts[0].d}-D ones as meta.json says"
+                )
+        for n, part in enumerate(parts):
+            lists = getattr(part, "invlists", None)  # IVF: its lists must be in the file
+            if lists is not None and not isinstance(
+                faiss.downcast_InvertedLists(lists), faiss.ArrayInvertedLists
+            ):
+                raise fail(f"shard-{n:03d}.faiss keeps its lists outside the index file")
+        if not 1 <= parts[0].d <= MAX_DIM:
+            raise fail(f"the shards hold {parts[0].d}-D vectors (1 to {MAX_DIM} allowed)")
+        rows = sum(int(part.ntotal) for part in parts)
+        paths = fields.string_list("paths", rows)
+        labels = fields.string_list("labels", rows)
+        model = check_model_record(
+            "meta.json", meta.get("model"), f"{path} is not a simnet index (", ")"
         )
+        return cls(_join(parts), kind, paths, labels, model, depth)
 
 
 def _join(parts: list[faiss.Index]) -> faiss.Index:

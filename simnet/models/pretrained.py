@@ -17,6 +17,7 @@ from torch import nn
 
 from simnet.data.augment import MEAN, STD
 from simnet.errors import SimNetError
+from simnet.storage import open_regular
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -72,8 +73,10 @@ class TorchvisionBackbone(nn.Module):
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a weights file, without running code from it."""
     path = Path(path).expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise SimNetError(f"weights file not found: {path}")
+    with open_regular(path, None, "a weights file"):  # a FIFO or a device: refused, not read
+        pass
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file

@@ -9,12 +9,12 @@ stacks, what covers the dies, and how they are bonded.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from simnet.errors import SimNetError
 from simnet.packages.families import FAMILIES
 from simnet.packages.schema import BONDINGS
 
@@ -73,9 +73,11 @@ def read_params(folder: str | Path) -> dict[str, Any] | None:
     folder = Path(folder)
     if folder.parent.name == "renders":
         folder = folder.parent.parent
+    from simnet.storage import read_json_limited  # a regular file, a few MB at most
+
     try:
-        params = json.loads((folder / "params.json").read_text())
-    except (OSError, ValueError):
+        params = read_json_limited(folder / "params.json")
+    except SimNetError:
         return None
     return params if isinstance(params, dict) else None
 

@@ -32,11 +32,14 @@ from simnet.packages.geometry import Stackup
 from simnet.packages.params import design_params, stackup_from_params
 from simnet.packages.render import BOTTOM, DEFAULT_STYLE, STYLES, VIEWS, Style, drawing_info, render
 from simnet.packages.schema import VERSION
-from simnet.storage import atomic_write_text
+from simnet.storage import MAX_META_BYTES, atomic_write_text, read_json_limited
 
 log = logging.getLogger(__name__)
 
 MIN_SIZE, MAX_SIZE = 64, 2048
+MAX_DESIGNS = 1_000_000  # designs in one library
+MAX_RENDERS = 64  # drawings of one design
+MAX_VARIANTS = 64  # one-change copies of one design (fewer where fewer changes exist)
 
 
 def design_seed(seed: int, family: str, index: int) -> int:
@@ -104,6 +107,26 @@ def _write_one(task: Task) -> tuple[str, dict]:
     return task.folder, params
 
 
+def _check_count(option: str, value: int, low: int, high: int) -> None:
+    """Refuses a count outside ``[low, high]``, in one line."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SimNetError(f"{option} must be a whole number, got {value!r}")
+    if value < low:
+        least = "0 or more" if low == 0 else f"at least {low}"
+        raise SimNetError(f"{option} must be {least}, got {value}")
+    if value > high:
+        raise SimNetError(f"{option} must be at most {high:,}, got {value}")
+
+
+def check_size(size: int) -> None:
+    """Refuses a view size outside ``[MIN_SIZE, MAX_SIZE]`` pixels, in one line."""
+    if isinstance(size, bool) or not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise SimNetError(
+            f"--size must be {MIN_SIZE} to {MAX_SIZE} pixels (below {MIN_SIZE} a package "
+            f"body cannot be drawn), got {size}"
+        )
+
+
 def check_request(
     out: Path, designs: int, size: int, renders: int, families: list[str], styles: list[str]
 ) -> None:
@@ -114,15 +137,9 @@ def check_request(
     bad = [s for s in styles if s not in STYLES]
     if bad:
         raise SimNetError(f"unknown style {bad[0]!r} (available: {', '.join(STYLES)})")
-    if designs < 1:
-        raise SimNetError(f"--designs must be at least 1, got {designs}")
-    if renders < 1:
-        raise SimNetError(f"--renders must be at least 1, got {renders}")
-    if not MIN_SIZE <= size <= MAX_SIZE:
-        raise SimNetError(
-            f"--size must be {MIN_SIZE} to {MAX_SIZE} pixels (below {MIN_SIZE} a package "
-            f"body cannot be drawn), got {size}"
-        )
+    _check_count("--designs", designs, 1, MAX_DESIGNS)
+    _check_count("--renders", renders, 1, MAX_RENDERS)
+    check_size(size)
     if out.exists() and not out.is_dir():
         raise SimNetError(f"{out} is a file: --out must be a new folder for the library")
     if out.exists() and any(out.iterdir()):
@@ -164,8 +181,7 @@ def generate_packages(
     style_names = tuple(styles or (DEFAULT_STYLE, *(s for s in STYLES if s != DEFAULT_STYLE)))
     root = Path(out)
     check_request(root, designs, size, renders, names, list(style_names))
-    if variants < 0:
-        raise SimNetError(f"--variants must be 0 or more, got {variants}")
+    _check_count("--variants", variants, 0, MAX_VARIANTS)
     tasks = []
     for i in range(designs):
         family, index = names[i % len(names)], i // len(names)
@@ -217,11 +233,12 @@ def rerender(
 ) -> Path:
     """Draws a generated design again in another style (the re-identification query),
     from its params.json alone."""
+    check_size(size)
     params_path = Path(design_folder) / "params.json"
-    if not params_path.is_file():
+    if not params_path.exists():
         raise SimNetError(f"{design_folder} has no params.json: not a generated design")
-    params = json.loads(params_path.read_text())
-    if params.get("schema") != VERSION:
+    params = read_json_limited(params_path, MAX_META_BYTES, "params.json")
+    if not isinstance(params, dict) or params.get("schema") != VERSION:
         raise SimNetError(f"{params_path} is not a {VERSION} design: generate the library again")
     write_design(stackup_from_params(params), Path(out), Style.make(style, style_seed), size)
     return Path(out)

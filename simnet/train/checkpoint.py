@@ -8,13 +8,14 @@ The final model is written by :mod:`simnet.models.store`.
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from simnet.errors import SimNetError
-from simnet.storage import atomic_path
+from simnet.storage import atomic_path, open_regular, zip_budget
 
 STATE_FILE = "checkpoint.pt"
 
@@ -27,9 +28,21 @@ def save_state(run_dir: Path, state: dict[str, Any]) -> None:
 
 
 def load_state(run_dir: Path) -> dict[str, Any]:
+    """The training state in ``run_dir``: a regular file (never a FIFO or a device), a zip
+    whose members unpack to no more than :func:`~simnet.storage.zip_budget` allows, loaded
+    with ``weights_only`` (no code runs). Its structure is checked by
+    :meth:`simnet.train.state.Checkpoint.from_dict`."""
     path = run_dir / STATE_FILE
-    if not path.is_file():
+    if not path.exists():
         raise SimNetError(f"no checkpoint to resume from in {run_dir}")
+    try:
+        with (
+            open_regular(path, None, "a checkpoint") as (handle, _),
+            zipfile.ZipFile(handle) as archive,
+        ):
+            zip_budget(path, archive)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise SimNetError(f"cannot load checkpoint {path}: not a checkpoint ({exc})") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad or unsafe file
