@@ -4,6 +4,6 @@ from simnet.extras import require
 
 require("serve", "the web service")
 
-from simnet.serve.app import Limits, create_app  # noqa: E402
+from simnet.serve.app import Limits, create_app, server_config  # noqa: E402
 
-__all__ = ["Limits", "create_app"]
+__all__ = ["Limits", "create_app", "server_config"]
