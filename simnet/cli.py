@@ -18,9 +18,12 @@ import argparse
 import io
 import json
 import logging
+import math
 import os
+import re
 import sys
 import time
+import typing
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -55,7 +58,98 @@ EXAMPLES = """examples:
   simnet experiment table1 --epochs 4                  the paper's Table 1 on CIFAR-10
 Every command that prints results takes --json; user errors exit with status 2."""
 
-Parser = argparse.ArgumentParser
+# -- Values in and names out: numbers range-checked where declared, names printed safely ----
+
+MAX_SEED = 2**32 - 1  # the largest seed numpy and torch both take (as train.seed)
+
+# Characters that would let a name break or rewrite a line of plain output: C0 and C1
+# controls (newline, carriage return, escape, ...), DEL, the Unicode line and paragraph
+# separators, and the bidirectional overrides that reorder what a terminal shows.
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    if char in _SHORT:
+        return _SHORT[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+_UNSAFE = {
+    code: _escape(chr(code))
+    for code in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *map(ord, _BIDI)]
+}
+
+
+def printable(name: object) -> str:
+    """``name`` as one line of plain output: control characters written as escapes
+    (``\\n``, ``\\x1b``, ``\\u202e``), everything else (any script, and the surrogate
+    escapes of bytes that are not UTF-8, which print as those bytes) as it is. ``--json``
+    prints names exactly instead."""
+    text = str(name)
+    return text.translate(_UNSAFE) if not text.isprintable() else text
+
+
+def whole(low: int, high: int, span: bool = False) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` to ``high``; ``span`` states
+    the range in the message, else the bound that was crossed."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+        if low <= value <= high:
+            return value
+        if span:
+            rule = f"{low} to {high}"
+        elif value < low:
+            rule = "0 or more" if low == 0 else f"at least {low}"
+        else:
+            rule = f"at most {high}"
+        raise argparse.ArgumentTypeError(f"must be {rule}, not {text!r}")
+
+    parse.__name__ = "whole number"
+    setattr(parse, "bounds", (low, high))  # noqa: B010 (what tests find options by)
+    return parse
+
+
+def real(low: float, high: float) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number above ``low`` and at most ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+        if value <= low:
+            raise argparse.ArgumentTypeError(f"must be above {low:g}, not {text!r}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, not {text!r}")
+        return value
+
+    parse.__name__ = "number"
+    setattr(parse, "bounds", (low, high))  # noqa: B010 (what tests find options by)
+    return parse
+
+
+# argparse's own words for a refused value: "argument --size: must be ..."
+_REFUSED = re.compile(r"argument (\S+): (must be .*)", re.DOTALL)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors end in one ``simnet: error:`` line, like every
+    other error (a value out of range: that line alone, naming the option)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        refused = _REFUSED.fullmatch(message)
+        if refused:
+            self.exit(2, f"simnet: error: {printable(' '.join(refused.groups()))}\n")
+        self.print_usage(sys.stderr)
+        self.exit(2, f"simnet: error: {printable(message)}\n")
 
 
 # -- Common options: each declared once, shared as parent parsers -------------------------
@@ -111,7 +205,7 @@ def _add_backbone(p: Parser) -> None:
     )
     p.add_argument(
         "--image-size",
-        type=int,
+        type=whole(8, 4096),
         metavar="N",
         help="with --backbone: images are padded square (aspect kept) and scaled to N px "
         "(default: the resolution of the weights, 224 for efficientnet_lite0)",
@@ -200,8 +294,10 @@ def _preset() -> Parser:
 def _overrides_options() -> Parser:
     """Config overrides: any key with --set, and shorthands for the common ones."""
     p = Parser(add_help=False)
-    p.add_argument("--epochs", type=int, metavar="N", help="number of epochs (train.epochs)")
-    p.add_argument("--seed", type=int, metavar="S", help="random seed (train.seed)")
+    p.add_argument(
+        "--epochs", type=whole(1, 100_000), metavar="N", help="number of epochs (train.epochs)"
+    )
+    p.add_argument("--seed", type=whole(0, MAX_SEED), metavar="S", help="random seed (train.seed)")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -260,14 +356,22 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         "OUT/<family>/<design>/{top,front,side}.png plus params.json. "
         "Deterministic for a seed.",
     )
-    p.add_argument("--designs", type=int, default=600, metavar="N", help="designs (600)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
     p.add_argument(
-        "--size", type=int, default=128, metavar="PX", help="pixels per view, 64-2048 (128)"
+        "--designs", type=whole(1, 100_000), default=600, metavar="N", help="designs (600)"
+    )
+    p.add_argument(
+        "--seed", type=whole(0, MAX_SEED), default=0, metavar="S", help="random seed (default: 0)"
+    )
+    p.add_argument(  # the bounds of simnet.packages.generate (which imports torch)
+        "--size",
+        type=whole(64, 2048, span=True),
+        default=128,
+        metavar="PX",
+        help="pixels per view, 64-2048 (128)",
     )
     p.add_argument(
         "--renders",
-        type=int,
+        type=whole(1, 100),
         default=1,
         metavar="R",
         help="drawings per design in different styles, the extra ones under "
@@ -288,7 +392,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--variants",
-        type=int,
+        type=whole(0, 100),
         default=0,
         metavar="V",
         help="one-change copies per design, each beside it as <design>-<change>/ (a die or "
@@ -336,7 +440,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--stop-after",
-        type=int,
+        type=whole(1, 100_000),
         metavar="N",
         help="stop after N epochs of the planned schedule, checkpoint kept (--resume continues)",
     )
@@ -356,12 +460,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     _deprecated_positional(p, "run", many=False)
     p.add_argument(
         "--knn",
-        type=int,
+        type=whole(1, 1_000_000),
         nargs="+",
         metavar="K",
         help="k values for k-NN majority accuracy (default: 1 5 10)",
     )
-    p.add_argument("--k", type=int, nargs="+", dest="old_k", help=argparse.SUPPRESS)
+    p.add_argument("--k", type=whole(1, 1_000_000), nargs="+", dest="old_k", help=argparse.SUPPRESS)
 
 
 def _add_embed(sub: argparse._SubParsersAction) -> None:
@@ -458,20 +562,20 @@ def _index_options(p: Parser) -> None:
     )
     p.add_argument(
         "--shards",
-        type=int,
+        type=whole(1, 1024),
         default=1,
         metavar="N",
         help="with --embeddings: split the index into N parts searched together (default: 1)",
     )
     p.add_argument(
         "--memory-gb",
-        type=float,
+        type=real(0, 1_000_000),
         metavar="G",
         help="with --embeddings and --kind auto: the memory the index may take",
     )
     p.add_argument(
         "--save-every",
-        type=float,
+        type=real(0, 10_000_000),
         default=60.0,
         metavar="S",
         help="with --add: save the index at least this often while embedding, so a crash "
@@ -496,7 +600,9 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
         metavar="QUERY",
         help="query image file(s) or folder(s) of them; design folder(s) for a multi-view model",
     )
-    p.add_argument("-k", type=int, default=10, metavar="K", help="matches per query (default: 10)")
+    p.add_argument(
+        "-k", type=whole(1, 10_000), default=10, metavar="K", help="matches per query (default: 10)"
+    )
 
 
 def _add_compare(sub: argparse._SubParsersAction) -> None:
@@ -537,7 +643,7 @@ def _add_dedup(sub: argparse._SubParsersAction) -> None:
     _deprecated_positional(p, "folders", many=True)
     p.add_argument(
         "--threshold",
-        type=float,
+        type=real(0, 1_000_000),
         metavar="D",
         help="largest descriptor distance of a near-duplicate (default: 0.12 with --model, "
         "0.7 without; measured: BENCHMARKS.md)",
@@ -585,9 +691,14 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         help="web service and page: search the index by uploaded image",
         description="Serve an index over HTTP (FastAPI + uvicorn): POST /search, "
         "POST /compare, POST /explain (how the query and a match differ), GET /images/{id} "
-        "(?view=front for a design's view), GET /health, the API's schema at /docs, and at / "
-        "a page where you drop an image and see its matches, and click one to see how it "
-        "differs. The index file is reloaded when it changes on disk.",
+        "(?view=front for a design's view), GET /health, the API's schema at /docs (on a "
+        "loopback address only, unless --show-docs), and at / a page where you drop an image "
+        "and see its matches, and click one to see how it differs. The index file is "
+        "reloaded when it changes on disk (one that cannot be loaded is logged, and the "
+        "loaded one kept). Images are decoded by --workers threads with a --queue of "
+        "waiting requests; beyond it, and beyond --max-connections, requests get 503 with "
+        "Retry-After. A request head not whole within --header-timeout seconds, or a body "
+        "within --body-timeout, closes its connection.",
         needs="serve",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
@@ -597,20 +708,78 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         help="require this bearer token on every request but the page and /health (default: "
         "$SIMNET_TOKEN, which keeps it out of the process list; none: open to all)",
     )
-    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    p.add_argument(
+        "--port", type=whole(1, 65535, span=True), default=8000, help="port (default: %(default)s)"
+    )
+    _serve_docs_options(p)
+    _serve_limit_options(p)
+
+
+def _serve_docs_options(p: Parser) -> None:
+    docs = p.add_mutually_exclusive_group()
+    docs.add_argument(
+        "--hide-docs",
+        action="store_true",
+        help="no /docs, /redoc or /openapi.json (the default when --host is not loopback)",
+    )
+    docs.add_argument(
+        "--show-docs",
+        action="store_true",
+        help="serve /docs, /redoc and /openapi.json on any --host",
+    )
+
+
+def _serve_limit_options(p: Parser) -> None:
+    """What bounds the service's work: sizes, workers, connections, timeouts."""
     p.add_argument(
         "--max-upload-mb",
-        type=float,
+        type=real(0, 1024),
         default=10.0,
         metavar="MB",
         help="largest request body; larger ones get 413 (default: %(default)s)",
     )
     p.add_argument(
         "--max-pixels",
-        type=int,
+        type=whole(1, 64_000_000),  # simnet.data.images.MAX_PIXELS: the decoder's own bound
         default=40_000_000,
         metavar="N",
         help="largest image, in pixels; larger ones get 413 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--workers",
+        type=whole(1, 64),
+        default=2,
+        metavar="N",
+        help="threads decoding uploaded images; each holds one decoded image (default: "
+        "%(default)s)",
+    )
+    p.add_argument(
+        "--queue",
+        type=whole(1, 10_000),
+        default=16,
+        metavar="N",
+        help="requests waiting for a worker; more get 503 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=whole(1, 100_000),
+        default=1000,
+        metavar="N",
+        help="connections open at once; requests beyond get 503 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=real(0, 3600),
+        default=10.0,
+        metavar="S",
+        help="seconds for a request's head to arrive (default: %(default)s)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=real(0, 86_400),
+        default=60.0,
+        metavar="S",
+        help="seconds for a request's body to arrive whole; then 408 (default: %(default)s)",
     )
 
 
@@ -654,8 +823,12 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
         "simnet train --config. --epochs and --set apply to every trial.",
         needs="tune",
     )
-    p.add_argument("--trials", type=int, default=20, metavar="N", help="trials in all (20)")
-    p.add_argument("--folds", type=int, default=5, metavar="K", help="cross-validation folds (5)")
+    p.add_argument(
+        "--trials", type=whole(1, 100_000), default=20, metavar="N", help="trials in all (20)"
+    )
+    p.add_argument(
+        "--folds", type=whole(2, 100), default=5, metavar="K", help="cross-validation folds (5)"
+    )
 
 
 def _add_experiment(sub: argparse._SubParsersAction) -> None:
@@ -726,12 +899,30 @@ def build_parser() -> Parser:
 # -- What the commands do --------------------------------------------------------------------
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every float that is not finite (NaN, infinity) as None, and numpy
+    numbers and arrays as Python ones: what JSON can hold."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return finite(value.tolist())
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
 def _print_json(value: Any) -> None:
-    print(json.dumps(value))
+    """Prints ``value`` as strict JSON: NaN and infinities as null (no ``NaN`` token that
+    JSON parsers refuse); names exactly as they are."""
+    print(json.dumps(finite(value), allow_nan=False))
 
 
 def _deprecated(old: str, new: str) -> None:
-    print(f"simnet: warning: {old} is deprecated; use {new}", file=sys.stderr)
+    print(f"simnet: warning: {printable(old)} is deprecated; use {printable(new)}", file=sys.stderr)
 
 
 def _model_arg(args: argparse.Namespace) -> str:
@@ -789,7 +980,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"out": args.out, "designs": len(folders)})
     else:
-        print(f"wrote {len(folders)} designs to {args.out}")
+        print(f"wrote {len(folders)} designs to {printable(args.out)}")
     return 0
 
 
@@ -826,7 +1017,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"run": str(run), "finished": done})
     else:
-        print(f"model written to {run}" if done else f"checkpoint in {run}: --resume continues")
+        shown = printable(run)
+        print(f"model written to {shown}" if done else f"checkpoint in {shown}: --resume continues")
     return 0
 
 
@@ -843,7 +1035,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"{'metric':<{width}}value")
     for key, value in result.items():
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-        print(f"{key:<{width}}{shown}")
+        print(f"{printable(key):<{width}}{printable(shown)}")
     return 0
 
 
@@ -863,7 +1055,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         return 0
     skipped_text = f", skipped {len(report.skipped)} unreadable" if report.skipped else ""
     what = "designs" if net.views else "images"
-    print(f"embedded {report.added} {what} into {args.out}{skipped_text}")
+    print(f"embedded {report.added} {what} into {printable(args.out)}{skipped_text}")
     return 0
 
 
@@ -896,7 +1088,7 @@ def build_index(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"index": args.out, "count": len(index), "kind": index.kind})
     else:
-        print(f"indexed {len(index)} {what} into {args.out} ({index.kind} search)")
+        print(f"indexed {len(index)} {what} into {printable(args.out)} ({index.kind} search)")
     return 0
 
 
@@ -922,7 +1114,7 @@ def index_from_embeddings(args: argparse.Namespace) -> int:
         return 0
     shards = f", {index.shards} shards" if index.shards > 1 else ""
     print(
-        f"indexed {len(index)} embeddings into {args.out} ({index.kind} search{shards}, "
+        f"indexed {len(index)} embeddings into {printable(args.out)} ({index.kind} search{shards}, "
         f"built in {seconds:.1f} s)"
     )
     return 0
@@ -943,7 +1135,7 @@ def update_index(args: argparse.Namespace) -> int:
         _print_json({"index": args.out, **counts, "count": len(index), "kind": index.kind})
         return 0
     shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
-    print(f"{args.out}: {shown}; {len(index)} in the index ({index.kind} search)")
+    print(f"{printable(args.out)}: {shown}; {len(index)} in the index ({index.kind} search)")
     return 0
 
 
@@ -1025,10 +1217,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         )
         return 1 if skipped else 0
     for (query, matches), ds in zip(pairs, diffs, strict=True):
-        print(f"query: {query}")
+        print(f"query: {printable(query)}")
         for rank, (m, d) in enumerate(zip(matches, ds, strict=True), start=1):
-            words = f"  differs: {d['differs']}" if d.get("differs") else ""
-            print(f"  {rank:>3}  {m.distance:8.4f}  {m.label:<12} {m.path}{words}")
+            words = f"  differs: {printable(d['differs'])}" if d.get("differs") else ""
+            label, path = printable(m.label), printable(m.path)
+            print(f"  {rank:>3}  {m.distance:8.4f}  {label:<12} {path}{words}")
     return 1 if skipped else 0
 
 
@@ -1083,11 +1276,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         _print_json({**found.to_dict(), "picture": str(picture) if picture else None})
         return 0
     result = found.comparison
-    print(f"A: {result.a}\nB: {result.b}")
+    print(f"A: {printable(result.a)}")
+    print(f"B: {printable(result.b)}")
     print(f"similarity {result.similarity:.4f}   distance {result.distance:.4f}")
     for view, d in result.view_distances.items():
-        print(f"  {view:<8} distance {d:.4f}")
-    print(found.summary)
+        print(f"  {printable(view):<8} distance {d:.4f}")
+    print(printable(found.summary))
     if found.percentile is not None:
         print(f"more alike than {found.percentile:.0f}% of the library's same-family pairs")
     a, b = found.attributes
@@ -1095,12 +1289,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"  {'predicted':<15}{'A':<18}B")
         for name in a:
             mark = "!" if name in found.differing else " "
-            print(f"{mark} {LABELS[name]:<15}{a[name][0]:<18}{b[name][0]}")
+            mine, theirs = printable(a[name][0]), printable(b[name][0])
+            print(f"{mark} {printable(LABELS[name]):<15}{mine:<18}{theirs}")
     if found.true_differences is not None:
         shown = ", ".join(found.true_differences) or "none"
-        print(f"true differences (params.json): {shown}")
+        print(f"true differences (params.json): {printable(shown)}")
     if picture:
-        print(f"picture: {picture}")
+        print(f"picture: {printable(picture)}")
     return 0
 
 
@@ -1142,7 +1337,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     for n, group in enumerate(found.groups, start=1):
         print(f"group {n}: {len(group.paths)} images, largest distance {group.max_distance:.4f}")
         for path in group.paths:
-            print(f"  {path}")
+            print(f"  {printable(path)}")
     return 0
 
 
@@ -1171,7 +1366,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 0
     shape = "x".join(map(str, about["input"]["shape"]))
     print(
-        f"wrote {args.out} ({about['format']}): uint8 images {shape} in, "
+        f"wrote {printable(args.out)} ({about['format']}): uint8 images {shape} in, "
         f"{about['output']['shape'][1]}-D embeddings out"
     )
     return 0
@@ -1188,7 +1383,8 @@ def export_index(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(done)
         return 0
-    print(f"wrote {done['faiss']} ({done['count']} vectors, {done['kind']}) and {done['table']}")
+    faiss, table = printable(done["faiss"]), printable(done["table"])
+    print(f"wrote {faiss} ({done['count']} vectors, {done['kind']}) and {table}")
     return 0
 
 
@@ -1196,21 +1392,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     require("serve", "simnet serve")
     import uvicorn
 
-    from simnet.serve import Limits, create_app
+    from simnet.serve import Limits, create_app, server_config
+    from simnet.serve.guards import bind, is_loopback
 
-    if not (args.max_upload_mb > 0 and args.max_pixels > 0):
-        raise SimNetError("--max-upload-mb and --max-pixels must be above 0")
-    limits = Limits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels)
-    token = args.token or os.environ.get("SIMNET_TOKEN") or None
-    app = create_app(args.index, args.model, limits, args.engine, token)
-    log.info("serving %s on http://%s:%d/", args.index, args.host, args.port)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="warning" if args.quiet else "info",
-        access_log=not args.quiet,
+    limits = Limits(
+        max_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_pixels=args.max_pixels,
+        workers=args.workers,
+        queue=args.queue,
+        max_connections=args.max_connections,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
     )
+    token = args.token or os.environ.get("SIMNET_TOKEN") or None
+    docs = args.show_docs or (not args.hide_docs and is_loopback(args.host))
+    sockets = bind(args.host, args.port)  # a port in use: one line, before the model loads
+    try:
+        app = create_app(args.index, args.model, limits, args.engine, token, docs=docs)
+        config = server_config(
+            app, limits, log_level="warning" if args.quiet else "info", access_log=not args.quiet
+        )
+        shown = f"[{args.host}]" if ":" in args.host else args.host
+        log.info("serving %s on http://%s:%d/", args.index, shown, args.port)
+        uvicorn.Server(config).run(sockets=sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
     return 0
 
 
@@ -1222,7 +1429,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"report": str(page)})
     else:
-        print(f"report written to {page}")
+        print(f"report written to {printable(page)}")
     return 0
 
 
@@ -1240,8 +1447,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     shown = ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
     )
-    print(f"best mean fold 1-NN accuracy {score:.4f} with {shown}")
-    print(f"wrote {path} (simnet train --config {path})")
+    print(f"best mean fold 1-NN accuracy {score:.4f} with {printable(shown)}")
+    print(f"wrote {printable(path)} (simnet train --config {printable(path)})")
     return 0
 
 
@@ -1264,18 +1471,24 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"table": args.table, "rows": rows, "files": [str(f) for f in files]})
         return 0
-    print(text)
-    print(f"wrote {' and '.join(str(f) for f in files)}")
+    print("\n".join(printable(line) for line in text.splitlines()))
+    print(f"wrote {' and '.join(printable(f) for f in files)}")
     return 0
+
+
+class OneLineFormatter(logging.Formatter):
+    """Log messages as one line each: a name in a message (a skipped file's, say) cannot
+    start a line of its own (a traceback, when one is logged, keeps its lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return printable(super().formatMessage(record))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="simnet: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("simnet: %(message)s"))
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, handlers=[handler])
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader reports every attempt
     if isinstance(sys.stdout, io.TextIOWrapper):
         # File names that are not UTF-8 print as the bytes they are (as ls does), not a crash.
@@ -1283,10 +1496,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except SimNetError as exc:
-        print(f"simnet: error: {exc}", file=sys.stderr)
+        print(f"simnet: error: {printable(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # the machine's, not the code's: a full disk, a permission
-        print(f"simnet: error: {exc}", file=sys.stderr)
+        print(f"simnet: error: {printable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("simnet: interrupted", file=sys.stderr)

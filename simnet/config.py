@@ -11,6 +11,7 @@ one list of its values, checked whenever a config is loaded, overridden or valid
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from collections.abc import Iterable
@@ -28,7 +29,25 @@ from simnet.errors import SimNetError
 Metric = Literal["euclidean", "cosine", "l1"]
 
 # Each section's ``checks()`` lists its range rules: (whether a rule holds, what it says).
+# Every number has a lower and an upper bound there (a value past a sane maximum is a typo
+# or an attack, never a run); that every number is finite is checked for all of them alike
+# (:func:`validate`), and settings in pixels against the image size in :func:`_check_sizes`.
 Check = tuple[bool, str]
+
+# The largest seed numpy and torch both take.
+MAX_SEED = 2**32 - 1
+
+
+def at_most(key: str, value: float | None, high: float) -> Check:
+    """The rule that ``value`` (None: unset, allowed) is at most ``high``."""
+    return (value is None or value <= high, f"{key} must be at most {high}, not {value}")
+
+
+def all_at_most(key: str, values: list[int], high: int) -> Check:
+    return (
+        all(v <= high for v in values),
+        f"{key} must be at most {high}, not {max(values, default=0)}",
+    )
 
 
 @dataclass
@@ -51,6 +70,7 @@ class DataConfig:
     def checks(self) -> list[Check]:
         return [
             (self.image_size >= 8, "data.image_size must be at least 8"),
+            at_most("data.image_size", self.image_size, 4096),
             (0.0 <= self.test_fraction < 1.0, "data.test_fraction must be in [0, 1)"),
             (0.0 <= self.val_fraction < 1.0, "data.val_fraction must be in [0, 1)"),
         ]
@@ -86,12 +106,24 @@ class AugmentConfig:
     jpeg_quality: int = 30
 
     def checks(self) -> list[Check]:
+        probabilities = ("greyscale", "channel_shuffle", "invert", "stroke", "jpeg")
         return [
+            (self.crop_padding >= 0, "augment.crop_padding must be 0 (off) or more pixels"),
+            at_most("augment.crop_padding", self.crop_padding, 2048),
+            (0.0 <= self.rotation <= 180.0, "augment.rotation must be in [0, 180] degrees"),
+            (0.0 <= self.zoom < 1.0, "augment.zoom must be in [0, 1)"),
+            (0.0 <= self.shear <= 80.0, "augment.shear must be in [0, 80] degrees"),
+            (0.0 <= self.noise_std <= 1.0, "augment.noise_std must be in [0, 1]"),
+            (0.0 <= self.brightness <= 1.0, "augment.brightness must be in [0, 1]"),
+            (0.0 <= self.contrast <= 1.0, "augment.contrast must be in [0, 1]"),
+            *[
+                (0.0 <= getattr(self, p) <= 1.0, f"augment.{p} is a probability, in [0, 1]")
+                for p in probabilities
+            ],
             (0.0 <= self.frame < 1.0, "augment.frame must be in [0, 1)"),
             (0.0 <= self.stretch < 1.0, "augment.stretch must be in [0, 1)"),
-            (0.0 <= self.stroke <= 1.0, "augment.stroke is a probability, in [0, 1]"),
-            (0.0 <= self.jpeg <= 1.0, "augment.jpeg is a probability, in [0, 1]"),
             (self.blur >= 0.0, "augment.blur must be 0 (off) or a positive sigma"),
+            at_most("augment.blur", self.blur, 256.0),
             (1 <= self.jpeg_quality <= 95, "augment.jpeg_quality must be 1 to 95"),
         ]
 
@@ -131,13 +163,18 @@ class ModelConfig:
                 f"model.attributes: unknown {unknown[:1]} (known: {', '.join(ATTRIBUTES)})",
             ),
             (self.classes >= 0, "model.classes must be 0 or more"),
+            at_most("model.classes", self.classes, 10_000_000),
             (
                 self.embedding_dim >= 2 or (self.embedding_dim == 0 and not self.scales),
                 "model.embedding_dim must be at least 2 (or 0, no projection, with scales [])",
             ),
+            at_most("model.embedding_dim", self.embedding_dim, 65_536),
             (min(self.widths, default=0) >= 1, "model.widths must be positive"),
+            all_at_most("model.widths", self.widths, 16_384),
             (0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)"),
             (all(s >= 2 for s in self.scales), "model.scales must be down-sampling factors >= 2"),
+            all_at_most("model.scales", self.scales, 1024),
+            (0.0 < self.branch_scale <= 100.0, "model.branch_scale must be in (0, 100]"),
             (len(set(self.views)) == len(self.views), "model.views must not repeat a view"),
             (
                 all(len(v) in (1, len(self.scales)) for v in (self.branch_width, self.branch_dim)),
@@ -147,14 +184,18 @@ class ModelConfig:
                 min(self.branch_width + self.branch_dim, default=0) >= 1,
                 "model.branch_width and model.branch_dim must be positive",
             ),
+            all_at_most("model.branch_width", self.branch_width, 16_384),
+            all_at_most("model.branch_dim", self.branch_dim, 65_536),
             (
                 self.input_size is None or self.input_size >= 8,
                 "model.input_size must be at least 8",
             ),
+            at_most("model.input_size", self.input_size, 4096),
             (
                 self.finetune_layers is None or self.finetune_layers >= 0,
                 "model.finetune_layers must be 0 or more layers",
             ),
+            at_most("model.finetune_layers", self.finetune_layers, 10_000),
         ]
 
 
@@ -177,12 +218,16 @@ class LossConfig:
     def checks(self) -> list[Check]:
         return [
             (self.margin > 0, "loss.margin must be positive"),
+            at_most("loss.margin", self.margin, 100.0),
             (
                 0 <= self.group_radius < self.group_margin,
                 "loss.group_radius must be below loss.group_margin",
             ),
+            at_most("loss.group_margin", self.group_margin, 100.0),
             (self.group_weight >= 0, "loss.group_weight must be 0 (off) or positive"),
+            at_most("loss.group_weight", self.group_weight, 1000.0),
             (self.attribute_weight >= 0, "loss.attribute_weight must be 0 or positive"),
+            at_most("loss.attribute_weight", self.attribute_weight, 1000.0),
         ]
 
 
@@ -211,6 +256,10 @@ class MiningConfig:
     def checks(self) -> list[Check]:
         return [
             (0.0 <= self.lambda_start <= 1.0, "mining.lambda_start must be in [0, 1]"),
+            (
+                self.lambda_step is None or 0.0 <= self.lambda_step <= 1.0,
+                "mining.lambda_step must be in [0, 1] (or null: 1 / epochs)",
+            ),
             (0.0 < self.lambda_max <= 1.0, "mining.lambda_max must be in (0, 1]"),
             (
                 0.0 < self.min_negative_fraction <= 1.0,
@@ -218,12 +267,21 @@ class MiningConfig:
             ),
             (0.0 <= self.outlier_fraction < 0.5, "mining.outlier_fraction must be in [0, 0.5)"),
             (self.negatives_per_positive > 0, "mining.negatives_per_positive must be positive"),
+            at_most("mining.negatives_per_positive", self.negatives_per_positive, 1000.0),
+            (
+                self.max_negatives is None or self.max_negatives >= 1,
+                "mining.max_negatives must be at least 1 (or null: all)",
+            ),
+            at_most("mining.max_negatives", self.max_negatives, 1_000_000_000),
             (self.offline_every >= 1, "mining.offline_every must be at least 1 step"),
+            at_most("mining.offline_every", self.offline_every, 10_000_000),
             (self.offline_pool >= 2, "mining.offline_pool must be at least 2 images"),
+            at_most("mining.offline_pool", self.offline_pool, 10_000_000),
             (
                 self.pairs_per_batch is None or self.pairs_per_batch >= 2,
                 "mining.pairs_per_batch must be at least 2",
             ),
+            at_most("mining.pairs_per_batch", self.pairs_per_batch, 10_000_000),
         ]
 
 
@@ -269,6 +327,7 @@ class TrainConfig:
     def checks(self) -> list[Check]:
         return [
             (self.epochs >= 1, "train.epochs must be at least 1"),
+            at_most("train.epochs", self.epochs, 100_000),
             (
                 self.per_class >= 2,
                 "train.per_class must be at least 2 (positive pairs need two images)",
@@ -277,12 +336,31 @@ class TrainConfig:
                 self.batch_size >= 2 * self.per_class,
                 "train.batch_size must hold at least two classes",
             ),
+            at_most("train.batch_size", self.batch_size, 1_000_000),
             (self.lr > 0, "train.lr must be positive"),
+            at_most("train.lr", self.lr, 100.0),
+            (0.0 <= self.momentum < 1.0, "train.momentum must be in [0, 1)"),
+            (
+                not self.nesterov or self.momentum > 0,
+                "train.nesterov needs train.momentum above 0 (or train.nesterov=false)",
+            ),
+            (0.0 <= self.weight_decay <= 1.0, "train.weight_decay must be in [0, 1]"),
+            (0.0 <= self.warmup <= 1.0, "train.warmup must be in [0, 1]"),
             (0.0 <= self.ema_decay < 1.0, "train.ema_decay must be in [0, 1)"),
             (self.patience >= 0, "train.patience must be 0 (off) or more epochs"),
+            at_most("train.patience", self.patience, 100_000),
+            (0 <= self.seed <= MAX_SEED, f"train.seed must be in [0, {MAX_SEED}]"),
+            (
+                self.threads is None or self.threads >= 1,
+                "train.threads must be at least 1 (or null: all cores)",
+            ),
+            at_most("train.threads", self.threads, 4096),
             (self.prefetch >= 0, "train.prefetch must be 0 (off) or more batches"),
+            at_most("train.prefetch", self.prefetch, 64),
             (self.checkpoint_minutes >= 0, "train.checkpoint_minutes must be 0 (off) or more"),
+            at_most("train.checkpoint_minutes", self.checkpoint_minutes, 10_080.0),  # a week
             (self.shards >= 1, "train.shards must be at least 1"),
+            at_most("train.shards", self.shards, 4096),
         ]
 
 
@@ -299,7 +377,12 @@ class EvalConfig:
     def checks(self) -> list[Check]:
         return [
             (all(k >= 1 for k in self.ks), "eval.ks must be positive"),
+            all_at_most("eval.ks", self.ks, 1_000_000),
             (self.shift >= 0, "eval.shift must be 0 or more pixels"),
+            (self.pairs >= 2, "eval.pairs must be at least 2 (one similar, one not)"),
+            at_most("eval.pairs", self.pairs, 100_000_000),
+            (self.batch_size >= 1, "eval.batch_size must be at least 1"),
+            at_most("eval.batch_size", self.batch_size, 1_000_000),
         ]
 
 
@@ -377,13 +460,14 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     try:
         if annotation is bool:
             return _to_bool(value)
+        if annotation in (int, float) and isinstance(value, bool):
+            raise ValueError  # a number, not yes or no
         if annotation is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
         return annotation(value)
-    except (TypeError, ValueError):
-        raise SimNetError(
-            f"config {where}: {value!r} is not a valid {annotation.__name__}"
-        ) from None
+    except (TypeError, ValueError, OverflowError):
+        shown = repr(value) if len(repr(value)) <= 60 else f"{repr(value)[:57]}..."
+        raise SimNetError(f"config {where}: {shown} is not a valid {annotation.__name__}") from None
 
 
 def _to_bool(value: Any) -> bool:
@@ -411,7 +495,7 @@ def _apply(section: Any, values: dict[str, Any], where: str) -> None:
 def _parse_scalar(text: str) -> Any:
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, RecursionError):  # a bad date, say: the words as given
         return text
 
 
@@ -422,13 +506,32 @@ def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
+# A config file is a few hundred bytes; anything past this is not one.
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not path.exists():
         raise SimNetError(f"config file not found: {path}")
+    if not path.is_file():  # a folder, a FIFO or a device: never opened
+        raise SimNetError(f"config file {path} is not a regular file")
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise SimNetError(f"config file {path} is over {MAX_CONFIG_BYTES >> 20} MB: not a config")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SimNetError(
+            f"config file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8"
+        ) from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise SimNetError(f"config file {path} is not valid YAML: {exc}".splitlines()[0]) from None
+    except (ValueError, RecursionError) as exc:  # a date out of range; nesting past the stack
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SimNetError(f"config file {path} is not a valid config: {reason}") from None
     if not isinstance(data, dict):
         raise SimNetError(f"config file {path} must hold a mapping of sections")
     return data
@@ -478,14 +581,24 @@ def _sections(config: Config) -> list[tuple[str, Any]]:
     return [(f.name, getattr(config, f.name)) for f in fields(config)]
 
 
+def _numbers(value: Any) -> list[float]:
+    """The numbers a setting holds (one, a list's, or none)."""
+    items = value if isinstance(value, list | tuple) else [value]
+    return [v for v in items if isinstance(v, int | float) and not isinstance(v, bool)]
+
+
 def validate(config: Config) -> None:
     """Raises :class:`SimNetError` for values no run could use: a value outside its
-    ``Literal[...]`` annotation, a section's range rules, and settings that cannot go
-    together."""
+    ``Literal[...]`` annotation, a number that is not finite, a section's range rules,
+    and settings that cannot go together."""
     for name, section in _sections(config):
         for key, hint in typing.get_type_hints(type(section)).items():
+            value = getattr(section, key)
             if typing.get_origin(hint) is Literal:
-                _check_choice(getattr(section, key), hint, f"{name}.{key}")
+                _check_choice(value, hint, f"{name}.{key}")
+            bad = [v for v in _numbers(value) if not math.isfinite(v)]
+            if bad:
+                raise SimNetError(f"config: {name}.{key} must be a finite number, not {bad[0]}")
     for _, section in _sections(config):
         for ok, message in section.checks():
             if not ok:
@@ -495,7 +608,30 @@ def validate(config: Config) -> None:
             "config: train.patience (early stopping) needs a validation split: "
             "set data.val_fraction"
         )
+    _check_sizes(config)
     _check_combinations(config)
+
+
+def _check_sizes(config: Config) -> None:
+    """Settings in pixels bounded by the image size (data.image_size)."""
+    size, a = config.data.image_size, config.augment
+    for ok, message in [
+        (
+            2 * config.eval.shift < size,
+            f"eval.shift ({config.eval.shift}) must be below half of data.image_size ({size})",
+        ),
+        (
+            2 * a.crop_padding <= size,
+            f"augment.crop_padding ({a.crop_padding}) must be at most half of "
+            f"data.image_size ({size})",
+        ),
+        (
+            4 * a.blur <= size,
+            f"augment.blur ({a.blur}) must be at most a quarter of data.image_size ({size})",
+        ),
+    ]:
+        if not ok:
+            raise SimNetError(f"config: {message}")
 
 
 def _check_combinations(config: Config) -> None:
@@ -514,8 +650,9 @@ def _check_combinations(config: Config) -> None:
 
 def check_trainable(config: Config) -> None:
     """Raises :class:`SimNetError` when training cannot start from ``config`` alone: a
-    multi-view model with no design library (``data.source``), or settings that cannot
-    go together (as :func:`validate` checks them).
+    multi-view model with no design library (``data.source``), or anything
+    :func:`validate` refuses (a config built or changed in code is checked here too: a
+    ``train.lr`` of NaN never trains).
 
     :func:`load_config` leaves the first to training, since a config for a multi-view
     model is also loaded without data (to build a model, or before ``--data`` is known).
@@ -525,7 +662,7 @@ def check_trainable(config: Config) -> None:
             "a multi-view model needs a design library: pass --data DIR "
             "(make one with simnet generate-packages --out DIR)"
         )
-    _check_combinations(config)
+    validate(config)
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

@@ -93,6 +93,21 @@ def _traced_graph(module: Any, example: torch.Tensor) -> bytes:
 EXPORT_FORMATS = (".onnx", ".pt2")
 
 
+def _whole_embedding(net: Any) -> Any:
+    """``net``'s embedding of uint8 images as one module (what the exports hold)."""
+    import torch
+
+    class WholeEmbedding(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = net.model  # registered, so the weights go into the graph
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            return net._embed_batch(images)
+
+    return WholeEmbedding()
+
+
 def export_embedding(net: Any, path: str | Path) -> dict[str, Any]:
     """Writes ``net``'s whole embedding (atomically) as an ONNX file (``.onnx``) or a
     ``torch.export`` program (``.pt2``, for ``torch.export.load``), with a ``.json`` beside
@@ -114,14 +129,6 @@ def export_embedding(net: Any, path: str | Path) -> dict[str, Any]:
     if kind not in EXPORT_FORMATS:
         raise SimNetError(f"export writes FILE.onnx or FILE.pt2 (torch.export), not {path.name}")
 
-    class WholeEmbedding(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = net.model  # registered, so the weights go into the graph
-
-        def forward(self, images: torch.Tensor) -> torch.Tensor:
-            return net._embed_batch(images)
-
     size = net.config.data.image_size
     views = list(net.views)
     shape = [2, len(views), size, size, 3] if views else [2, size, size, 3]
@@ -130,12 +137,12 @@ def export_embedding(net: Any, path: str | Path) -> dict[str, Any]:
     net.engine, net.bf16 = "torch", False  # the graph is PyTorch's fp32 network
     try:
         if kind == ".onnx":
-            atomic_write_bytes(path, _traced_graph(WholeEmbedding(), example))
+            atomic_write_bytes(path, _traced_graph(_whole_embedding(net), example))
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 program = torch.export.export(
-                    WholeEmbedding().eval(),
+                    _whole_embedding(net).eval(),
                     (example,),
                     dynamic_shapes={"images": {0: torch.export.Dim("batch")}},
                 )

@@ -66,6 +66,13 @@ def fold_score(config: Config, train_images: Any, held: Any, run: Path) -> float
     return knn_accuracy(reference, train_images.labels, queries, held.labels, [1])[1]
 
 
+def _check_counts(trials: int, k: int) -> None:
+    if not 1 <= trials <= 100_000:
+        raise SimNetError(f"trials must be 1 to 100000, not {trials}")
+    if not 2 <= k <= 100:
+        raise SimNetError(f"k-fold cross-validation needs 2 to 100 folds, not {k}")
+
+
 def tune(
     out: str | Path,
     trials: int = 20,
@@ -84,6 +91,7 @@ def tune(
     require("tune", "tuning")
     import optuna
 
+    _check_counts(trials, k)
     out = Path(out)
     base = list(overrides or [])
     config = load_config(None, base, preset=preset)

@@ -65,6 +65,7 @@ def test_the_enumerated_settings_are_the_literal_annotations() -> None:
         "loss.metric": METRICS,
         "train.schedule": ("one-cycle", "constant"),
         "train.bf16": ("auto", "on", "off"),
+        "train.tensorboard": ("auto", "on", "off"),
     }
 
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from simnet.config import Config, check_trainable
+from simnet.config import Config, check_trainable, load_config
 from simnet.data import BatchAugment, ImageSet, to_input
 from simnet.data.defaults import resolve_data
 from simnet.data.objects import describe, imageset_from
@@ -51,7 +51,14 @@ from simnet.train.checkpoint import STATE_FILE, load_state, save_state
 from simnet.train.distributed import World, init_world, leave_world
 from simnet.train.prefetch import Prefetcher
 from simnet.train.state import Checkpoint, EarlyStopping, EpochState
-from simnet.train.step import Parts, build_parts, distribute, shard_count, train_step
+from simnet.train.step import (
+    Parts,
+    build_parts,
+    check_weights,
+    distribute,
+    shard_count,
+    train_step,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +97,10 @@ class Run:
         return self.config.train.patience > 0 and self.data.val is not None
 
     def save_checkpoint(self, epochs_done: int, within: EpochState | None = None) -> None:
-        """The training state after ``epochs_done`` epochs (and ``within`` the next)."""
+        """The training state after ``epochs_done`` epochs (and ``within`` the next); never
+        weights that are not finite (the last good checkpoint stays)."""
+        step = f", step {within.step}" if within is not None else ""
+        check_weights(self.parts, f"in epoch {epochs_done + 1}{step}")
         if self.world.main:
             checkpoint = snapshot(self.parts, epochs_done, self.config.train.epochs)
             checkpoint.best, checkpoint.within = replace(self.best), within
@@ -134,16 +144,10 @@ def train(
 
     Under ``torchrun`` every process runs this function; they share each batch (see
     :mod:`simnet.train.distributed`) and only the first writes the run folder.
-    Returns:
-        The run folder.
+    Returns: the run folder.
     """
     run_dir = Path(out_dir)
-    if dataset is not None:
-        if train_images is not None:
-            raise SimNetError("give train_images or dataset, not both")
-        if config.model.views:
-            raise SimNetError("a dataset object holds single images: designs train from a folder")
-        train_images = imageset_from(dataset, config.data.image_size, config.data.keep_aspect)
+    train_images, dataset_name = _given_images(config, dataset, train_images)
     device = training_device(config.train.device)
     world = init_world(device)
     created = world.main and not run_dir.exists()
@@ -151,20 +155,10 @@ def train(
         if world.main:  # the writer: one at a time per run folder
             run_dir.mkdir(parents=True, exist_ok=True)
         with exclusive(run_dir, wait=False) if world.main else contextlib.nullcontext():
-            run = start_run(
-                config,
-                run_dir,
-                progress and world.main,
-                train_images,
-                world,
-                device,
-                model,
-                None if dataset is None else describe(dataset),
-            )
-            try:
+            given = (train_images, world, device, model, dataset_name)
+            run = start_run(config, run_dir, progress and world.main, *given)
+            with contextlib.closing(run.board):
                 _train(run, resume, stop_after)
-            finally:
-                run.board.close()
         world.barrier()  # every process done before the first's files are read
         return run_dir
     except BaseException:
@@ -173,6 +167,20 @@ def train(
         raise
     finally:
         leave_world(world)
+
+
+def _given_images(
+    config: Config, dataset: Any, train_images: ImageSet | None
+) -> tuple[ImageSet | None, str | None]:
+    """The images a dataset object holds (decoded) and its name; else ``train_images``."""
+    if dataset is None:
+        return train_images, None
+    if train_images is not None:
+        raise SimNetError("give train_images or dataset, not both")
+    if config.model.views:
+        raise SimNetError("a dataset object holds single images: designs train from a folder")
+    images = imageset_from(dataset, config.data.image_size, config.data.keep_aspect)
+    return images, describe(dataset)
 
 
 def _train(run: Run, resume: bool, stop_after: int | None) -> None:
@@ -194,8 +202,10 @@ def _train(run: Run, resume: bool, stop_after: int | None) -> None:
         if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < epochs:
             log.info("stopped after epoch %d of %d: --resume continues", epoch + 1, epochs)
             return
-    if not run.early_stopping and world.main:
-        save_model(run.run_dir, run.parts.final_model, run.meta)
+    if not run.early_stopping:
+        check_weights(run.parts, f"after epoch {epochs}")  # no model of NaNs, ever
+        if world.main:
+            save_model(run.run_dir, run.parts.final_model, run.meta)
     if world.main and run.config.model.views and run.data.train.groups is not None:
         calibrate_run(run)
 
@@ -260,6 +270,7 @@ def end_epoch(run: Run, epoch: int, lam: float, figures: EpochState) -> None:
     """Validation, the metrics row, early stopping (the best epoch's model is the one
     kept) and the epoch's checkpoint."""
     t, val = run.config.train, run.data.val
+    check_weights(run.parts, f"in epoch {epoch + 1}")  # before they are validated or saved
     val_loss = validation_loss(run.parts, val, run.config) if val else math.nan
     if run.world.main:
         row = _metrics_row(run, epoch, lam, figures, val_loss)
@@ -315,18 +326,9 @@ def start_run(
     set_threads(t.threads or max(1, (os.cpu_count() or 1) // world.local_size))  # shared cores
     seed_everything(t.seed)
     classify = config.loss.name == "cross-entropy"
-
-    def network(config: Config) -> SimNetModel:
-        if model_object is None:
-            return build_model(config.model)
-        return model_from_object(model_object, config.model, config.data.image_size)
-
     # First: missing weights fail before any decoding (a classifier needs the class count).
-    model = None if classify else network(config)
-    if dataset_name is None:
-        data_path = resolve_data(config.data.source, config.data.cache_dir).resolve()
-    else:  # what config.data.source says is not what was trained on
-        data_path = Path(f"{OBJECT_PREFIX}{dataset_name}")
+    model = None if classify else _network(config, model_object)
+    data_path = _data_path(config, dataset_name)
     with _first_process_first(world):  # the first decodes the data into the cache
         data = training_data(config, data_path, train_images)
     if classify and data.pairs_csv:
@@ -334,7 +336,7 @@ def start_run(
     config = _resolved(config, data_path, len(data.classes) if classify else None, world)
     if model_object is not None:  # a run that cannot be rebuilt from its config says so
         config = config.replace(model={"backbone": object_name(model_object)})
-    model = model if model is not None else network(config)
+    model = model if model is not None else _network(config, model_object)
     parts = build_parts(config, t.epochs * len(data.sampler), model, world, device)
     sampler, prefetch = _batches(config, data, parts, run_dir)
     if parts.group_loss is not None and data.train.groups is None:
@@ -363,6 +365,20 @@ def start_run(
         prefetch=prefetch,
         board=board,
     )
+
+
+def _network(config: Config, model_object: torch.nn.Module | None) -> SimNetModel:
+    """The network to train: the config's, or the model object given."""
+    if model_object is None:
+        return build_model(config.model)
+    return model_from_object(model_object, config.model, config.data.image_size)
+
+
+def _data_path(config: Config, dataset_name: str | None) -> Path:
+    """The data's path, or for a dataset object its name (what the run records)."""
+    if dataset_name is None:
+        return resolve_data(config.data.source, config.data.cache_dir).resolve()
+    return Path(f"{OBJECT_PREFIX}{dataset_name}")
 
 
 def _resolved(config: Config, data_path: Path, classes: int | None, world: World) -> Config:
@@ -397,12 +413,44 @@ def resume_run(run: Run) -> tuple[int, EpochState | None]:
         checkpoint = Checkpoint.from_dict(load_state(run.run_dir), run.config.train.epochs)
         restore(run.parts, checkpoint, run.config.train.epochs)
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:  # weights of another model
-        reason = str(exc).strip().splitlines()[0]
-        raise SimNetError(f"cannot resume from {path}: {reason}") from None
+        raise SimNetError(f"cannot resume from {path}: {_why_not(run, exc)}") from None
     except SimNetError as exc:
         raise SimNetError(f"cannot resume from {path}: {exc}") from None
     run.best = checkpoint.best
     return checkpoint.epochs_done, checkpoint.within
+
+
+def _why_not(run: Run, exc: Exception) -> str:
+    """Why a checkpoint does not load into this run's parts, in one line: the model
+    settings changed since the run was started, or else what torch says doesn't fit."""
+    changed = _changed_model_settings(run)
+    if changed:
+        return (
+            f"{changed[0]} (the checkpoint's weights have another shape): resume with the "
+            "run's own settings, or train into another --out"
+        )
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    detail = next(
+        (line for line in lines if line.startswith(("size mismatch", "Missing", "Unexpected"))),
+        None,
+    )
+    return (detail or (lines[0] if lines else type(exc).__name__))[:300]
+
+
+def _changed_model_settings(run: Run) -> list[str]:
+    """``model.KEY is NEW here but OLD in the run`` for each setting that shapes the
+    network (model.*, data.image_size) and differs from the run's saved config.yaml."""
+    try:
+        saved = load_config(run.run_dir / "config.yaml")
+    except SimNetError:
+        return []
+    now, then = run.config.to_dict(), saved.to_dict()
+    keys = [("model", k) for k in now["model"]] + [("data", "image_size")]
+    return [
+        f"{section}.{key} is {now[section][key]!r} here but {then[section][key]!r} in the run"
+        for section, key in keys
+        if now[section].get(key) != then[section].get(key)
+    ]
 
 
 def new_run(run: Run) -> tuple[int, None]:

@@ -227,6 +227,30 @@ def _embed_batch(parts: Parts, x: torch.Tensor) -> torch.Tensor:
         return parts.model(x)
 
 
+def non_finite_weight(parts: Parts) -> str | None:
+    """The name of the first weight or buffer (of the model, or of its average) that holds
+    a NaN or an infinity; None when all are finite."""
+    modules: list[tuple[str, torch.nn.Module]] = [("", parts.model)]
+    if parts.ema is not None:
+        modules.append(("average ", parts.ema.module))
+    for prefix, module in modules:
+        for name, tensor in module.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                return prefix + name
+    return None
+
+
+def check_weights(parts: Parts, when: str) -> None:
+    """Raises :class:`SimNetError` when a weight became non-finite, before it is saved
+    (``when``: where training stood, for the message)."""
+    bad = non_finite_weight(parts)
+    if bad is not None:
+        raise SimNetError(
+            f"training stopped {when}: the weights became non-finite ({bad}; try a lower "
+            "train.lr); the last good checkpoint is kept"
+        )
+
+
 def _finish_step(parts: Parts, loss: torch.Tensor) -> float:
     """Backward, optimizer and schedule step (and the weight average); returns the loss."""
     if not torch.isfinite(loss):
@@ -242,4 +266,13 @@ def _finish_step(parts: Parts, loss: torch.Tensor) -> float:
     return loss.item()
 
 
-__all__ = ["Parts", "build_parts", "distribute", "one_cycle", "shard_count", "train_step"]
+__all__ = [
+    "Parts",
+    "build_parts",
+    "check_weights",
+    "distribute",
+    "non_finite_weight",
+    "one_cycle",
+    "shard_count",
+    "train_step",
+]
