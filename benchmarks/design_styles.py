@@ -14,6 +14,8 @@ copies (same seed, so the same designs and the same test split) drawn in every s
 
     python benchmarks/design_styles.py --out runs/styles [--hold-out dimensioned true-scale]
         [--epochs 40] [--variants 1] [--set augment.greyscale=0.3 ...]
+    python benchmarks/design_styles.py --out runs/styles --frozen efficientnet_lite0
+        [--image-size 224]   # no training: ImageNet features of each view, concatenated
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from simnet.config import load_config
 from simnet.eval.designs import evaluate_designs
 from simnet.inference import SimNet
+from simnet.models import build_model
 from simnet.packages.generate import generate_packages
 from simnet.packages.render import DEFAULT_STYLE, STYLES
 from simnet.runtime import cpu_name
@@ -57,8 +60,21 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=1, help="one-change copies per design")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--name", default="model")
+    parser.add_argument(
+        "--frozen", metavar="BACKBONE", help="no training: this pretrained backbone's features"
+    )
+    parser.add_argument("--image-size", type=int, default=224, help="with --frozen (224)")
     args = parser.parse_args()
     train_lib, eval_lib = libraries(args.out, args.designs, args.hold_out, args.variants)
+    if args.frozen:
+        args.name = f"frozen-{args.frozen}-{args.image_size}"
+        net = frozen(args.frozen, args.image_size)
+        started = time.perf_counter()
+        result = evaluate_designs(net, eval_lib, [1])
+        print(f"evaluated in {time.perf_counter() - started:.0f} s ({cpu_name()})")
+        (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
+        report(args, result)
+        return
     run = args.out / args.name
     if not (run / "model.safetensors").is_file():
         config = load_config(
@@ -71,6 +87,29 @@ def main() -> None:
         print(f"trained in {time.perf_counter() - started:.0f} s ({cpu_name()})")
     result = evaluate_designs(SimNet.load(run), eval_lib, [1])
     (run / "styles.json").write_text(json.dumps(result, indent=1) + "\n")
+    report(args, result)
+
+
+def frozen(backbone: str, image_size: int) -> SimNet:
+    """The packages preset's views and decoding around a pretrained backbone used as it is:
+    each view's pooled ImageNet features, L2-normalised, concatenated."""
+    config = load_config(
+        None,
+        [
+            f"model.backbone={backbone}",
+            "model.pretrained=true",
+            "model.embedding_dim=0",
+            "model.scales=[]",
+            "model.whiten=false",
+            "model.attributes=[]",
+            f"data.image_size={image_size}",
+        ],
+        preset="packages",
+    )
+    return SimNet(build_model(config.model), config)
+
+
+def report(args: argparse.Namespace, result: dict) -> None:
     print(f"{args.name}: {' '.join(args.overrides) or 'preset'}; held out: {args.hold_out}")
     print(f"{'style':<14}{'re-id@1':>9}{'family P@1':>12}{'queries':>9}")
     for style in STYLES:

@@ -43,9 +43,10 @@ def query_images(folder: str | None, scratch: Path, count: int = 200) -> list[tu
     return cifar_test_jpegs(count)
 
 
-def start_server(index: str, model: str | None, port: int, log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "simnet", "serve", "--index", index, "--port", str(port)]
-    command += ["--quiet", *(["--model", model] if model else [])]
+def start_server(index: str | Path, port: int, log: Path, *options: str) -> subprocess.Popen:
+    """``simnet serve`` in its own process, once it answers ``/health``."""
+    command = [sys.executable, "-m", "simnet", "serve", "--index", str(index)]
+    command += ["--port", str(port), "--quiet", *options]
     server = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -89,7 +90,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         queries = query_images(args.queries, Path(scratch))
         port = free_port()
-        server = start_server(args.index, args.model, port, Path(scratch) / "server.log")
+        model = ["--model", args.model] if args.model else []
+        server = start_server(args.index, port, Path(scratch) / "server.log", *model)
         try:
             url = f"http://127.0.0.1:{port}/search"
             health = httpx.get(f"http://127.0.0.1:{port}/health").json()

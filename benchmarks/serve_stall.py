@@ -28,7 +28,6 @@ import os
 import platform
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,17 +38,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image, ImageDraw
+from serve_load import free_port, start_server  # beside this script
 
 UPLOADERS = 8
 STALLED = 100
 TARGET_P99_MS = 100.0
 TARGET_MEMORY_MB = 500.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_index(folder: Path, count: int = 200) -> Path:
@@ -102,23 +96,6 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def start_server(index: Path, port: int, max_pixels: int, log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "simnet", "serve", "--index", str(index)]
-    command += ["--port", str(port), "--max-pixels", str(max_pixels), "--quiet"]
-    server = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server stopped:\n{log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("the server did not answer /health within 300 s")
 
 
 class Stallers:
@@ -204,7 +181,8 @@ def main() -> None:
         body = largest_image(args.max_pixels)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server = start_server(index, port, args.max_pixels, Path(scratch) / "server.log")
+        log = Path(scratch) / "server.log"
+        server = start_server(index, port, log, "--max-pixels", str(args.max_pixels))
         try:
             small = io.BytesIO()
             Image.new("RGB", (64, 64), (10, 200, 30)).save(small, "PNG")

@@ -8,7 +8,7 @@ import contextlib
 import math
 import zipfile
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -171,6 +171,20 @@ def check_model_record(
     return record
 
 
+def read_npy_header(handle: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """A ``.npy`` file's ``(shape, fortran_order, dtype)``, the file left at its data.
+
+    Raises:
+        ValueError, EOFError, SyntaxError or TypeError: not a ``.npy`` header numpy reads.
+    """
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(handle)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(handle)
+    raise ValueError(f"npy version {version[0]}.{version[1]}")
+
+
 def read_npy_member(
     archive: zipfile.ZipFile, name: str, fail: Callable[[str], SimNetError]
 ) -> np.ndarray:
@@ -181,13 +195,7 @@ def read_npy_member(
     info = archive.getinfo(name)
     with archive.open(info) as member:
         try:
-            version = np.lib.format.read_magic(member)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
-            else:
-                raise ValueError(f"npy version {version[0]}.{version[1]}")
+            shape, fortran, dtype = read_npy_header(member)
         except (ValueError, EOFError, SyntaxError, TypeError) as exc:
             raise fail(f"{name} is not a .npy array: {str(exc).splitlines()[0]}") from None
         if dtype.hasobject or dtype.kind not in "biuf":

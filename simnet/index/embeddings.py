@@ -15,7 +15,7 @@ import numpy as np
 
 from simnet.errors import SimNetError
 from simnet.extras import require
-from simnet.index.checks import MAX_DIM, Fields, check_model_record
+from simnet.index.checks import MAX_DIM, Fields, check_model_record, read_npy_header
 from simnet.storage import (
     MAX_META_BYTES,
     MAX_ROW_BYTES,
@@ -38,13 +38,7 @@ def open_vectors(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         with open_regular(path, None, "an embeddings file") as (handle, size):
-            version = np.lib.format.read_magic(handle)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-            elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-            else:
-                raise ValueError(f"npy version {version[0]}.{version[1]}")
+            shape, _, dtype = read_npy_header(handle)
             offset = handle.tell()
     except (OSError, ValueError, EOFError, SyntaxError, TypeError) as exc:
         raise SimNetError(f"cannot read vectors from {path}: {exc}") from None
