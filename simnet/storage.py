@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import lzma
 import os
 import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -270,6 +272,27 @@ ZIP_FLOOR_BYTES = 64 * MIB  # what any zip member may unpack to, however small t
 # ... plus this many times the file's size: simnet writes its zips uncompressed (ratio 1),
 # and a file recompressed by hand shrinks its text a few times, never a thousand.
 ZIP_UNPACK_RATIO = 8
+
+
+# What reading a damaged zip can raise, beyond SimNetError: the caller names the file.
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,  # a compression method zipfile does not know
+)
+
+
+@contextlib.contextmanager
+def open_zip(path: str | Path, what: str) -> Iterator[zipfile.ZipFile]:
+    """A regular file (:func:`open_regular`) opened as a zip whose members unpack to no
+    more than :func:`zip_budget` allows; other damage raises one of :data:`ZIP_ERRORS`."""
+    with open_regular(path, None, what) as (handle, _), zipfile.ZipFile(handle) as archive:
+        zip_budget(path, archive)
+        yield archive
 
 
 def zip_budget(path: str | Path, archive: zipfile.ZipFile) -> int:

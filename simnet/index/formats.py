@@ -11,15 +11,13 @@ every field is checked (:mod:`simnet.index.checks`) before it is used; each refu
 from __future__ import annotations
 
 import contextlib
-import lzma
 import zipfile
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from simnet.errors import SimNetError
-from simnet.storage import open_regular, parse_json, zip_budget
+from simnet.storage import ZIP_ERRORS, open_zip, parse_json
 
 FORMAT = 2  # Index; format 1 files (no ids, sizes or hashes) still load
 LARGE_FORMAT = "large-1"  # LargeIndex: built from embeddings, read-only
@@ -39,21 +37,9 @@ def open_index_file(path: str | Path) -> Iterator[zipfile.ZipFile]:
     if not path.exists():
         raise SimNetError(f"index not found: {path}")
     try:
-        with (
-            open_regular(path, None, "an index") as (handle, _),
-            zipfile.ZipFile(handle) as archive,
-        ):
-            zip_budget(path, archive)
+        with open_zip(path, "an index") as archive:
             yield archive
-    except (
-        zipfile.BadZipFile,
-        zipfile.LargeZipFile,
-        OSError,
-        EOFError,
-        zlib.error,
-        lzma.LZMAError,
-        NotImplementedError,  # a compression method zipfile does not know
-    ) as exc:
+    except ZIP_ERRORS as exc:
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise not_an_index(path, why) from None
 

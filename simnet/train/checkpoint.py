@@ -8,14 +8,13 @@ The final model is written by :mod:`simnet.models.store`.
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from simnet.errors import SimNetError
-from simnet.storage import atomic_path, open_regular, zip_budget
+from simnet.storage import ZIP_ERRORS, atomic_path, open_zip
 
 STATE_FILE = "checkpoint.pt"
 
@@ -36,12 +35,9 @@ def load_state(run_dir: Path) -> dict[str, Any]:
     if not path.exists():
         raise SimNetError(f"no checkpoint to resume from in {run_dir}")
     try:
-        with (
-            open_regular(path, None, "a checkpoint") as (handle, _),
-            zipfile.ZipFile(handle) as archive,
-        ):
-            zip_budget(path, archive)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        with open_zip(path, "a checkpoint"):
+            pass
+    except ZIP_ERRORS as exc:
         raise SimNetError(f"cannot load checkpoint {path}: not a checkpoint ({exc})") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
