@@ -38,7 +38,7 @@ from simnet.inference import SimNet
 from simnet.serve import Limits, create_app
 from simnet.serve.guards import is_loopback
 from tests.conftest import TINY_MODEL, make_tree
-from tests.helpers import simnet
+from tests.helpers import free_port, simnet
 
 HEADER_TIMEOUT, BODY_TIMEOUT, MAX_UPLOAD_MB = 1.0, 2.0, 2
 SECRET = b"secret bytes outside the indexed tree"
@@ -72,12 +72,6 @@ def corpus(tmp_path_factory) -> tuple[Path, Path, Path]:
     (root / "outside").mkdir()
     (root / "outside" / "secret.png").write_bytes(SECRET)
     return data, model, root / "shapes.index"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Live:

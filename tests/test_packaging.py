@@ -15,7 +15,6 @@ import importlib.metadata as md
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -29,6 +28,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from simnet.cli import main
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT / "examples" / "photos"
@@ -85,12 +85,6 @@ def link_distributions(names: set[str], into: Path) -> None:
             target = into / top
             if (site / top).exists() and not target.exists():
                 target.symlink_to(site / top)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(*args: str | Path, **kw) -> subprocess.CompletedProcess:
