@@ -132,6 +132,7 @@ class AugmentConfig:
 class ModelConfig:
     backbone: str = "compact"  # CNN1, from the backbone registry
     widths: list[int] = field(default_factory=lambda: [24, 48, 192, 256])  # compact: stem, blocks
+    stem_stride: int = 1  # compact: 2 reads 2x2 patches, twice the image size at ~the same cost
     scales: list[int] = field(
         default_factory=lambda: [2, 4]
     )  # CNN2/CNN3 down-sampling; [] = single-scale
@@ -171,6 +172,11 @@ class ModelConfig:
             at_most("model.embedding_dim", self.embedding_dim, 65_536),
             (min(self.widths, default=0) >= 1, "model.widths must be positive"),
             all_at_most("model.widths", self.widths, 16_384),
+            (self.stem_stride in (1, 2), "model.stem_stride must be 1 or 2"),
+            (
+                self.stem_stride == 1 or self.backbone == "compact",
+                "model.stem_stride is the compact backbone's; other backbones take 1",
+            ),
             (0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)"),
             (all(s >= 2 for s in self.scales), "model.scales must be down-sampling factors >= 2"),
             all_at_most("model.scales", self.scales, 1024),

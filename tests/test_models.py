@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from simnet.config import ModelConfig
+from simnet.config import ModelConfig, load_config
 from simnet.errors import SimNetError
 from simnet.models import ShallowBranch, SimNetModel, build_model, create_backbone, list_backbones
 
@@ -101,6 +101,28 @@ def test_whitening_init_decorrelates_patches_and_freezes_the_conv() -> None:
     assert torch.allclose(cov, torch.eye(12), atol=0.02)
     assert torch.allclose(conv.weight[12:], -conv.weight[:12])
     assert not conv.weight.requires_grad
+
+
+def test_a_stride_two_stem_reads_twice_the_size_onto_the_same_map() -> None:
+    # 64 px through a stride-2 stem reaches the blocks as a 32 px image does through the
+    # default one (a 2 px shift of the 64 px image is a 1 px shift of the map), and the
+    # whitened stem keeps every number of each 2x2 patch
+    config = ModelConfig(stem_stride=2)
+    model = build_model(config)
+    assert model.init_from_data(torch.randn(64, 3, 64, 64))
+    stem = model.backbone.stem[0]
+    assert stem.stride == (2, 2) and not stem.weight.requires_grad
+    x = torch.randn(2, 3, 64, 64)
+    assert (
+        model.backbone.stem(x).shape
+        == build_model(ModelConfig()).backbone.stem(torch.randn(2, 3, 33, 33)).shape
+    )
+    weights = stem.weight[:12].reshape(12, -1)  # the positive half: all 12 directions
+    assert torch.linalg.matrix_rank(weights) == 12
+    with pytest.raises(SimNetError, match="stem_stride"):
+        load_config(None, ["model.stem_stride=3"])
+    with pytest.raises(SimNetError, match="stem_stride"):
+        load_config(None, ["model.stem_stride=2", "model.backbone=resnet18"])
 
 
 def test_compact_backbone_whitens_its_stem_from_data() -> None:

@@ -302,7 +302,10 @@ def build_model(
     if backbone is None:
         weights = {"pretrained": config.pretrained, "weights": config.weights}
         backbone = create_backbone(
-            config.backbone, widths=config.widths, **(weights if load_weights else {})
+            config.backbone,
+            widths=config.widths,
+            stem_stride=config.stem_stride,
+            **(weights if load_weights else {}),
         )
     if config.finetune_layers is not None:
         freeze_backbone(backbone, config.finetune_layers)
