@@ -12,7 +12,14 @@ import torch
 
 from simnet.cli import main
 from simnet.config import ModelConfig, load_config
-from simnet.data.designs import VIEWS, decode_design, load_designs, load_library
+from simnet.data.designs import (
+    VIEWS,
+    DesignViews,
+    decode_design,
+    load_all_designs,
+    load_designs,
+    load_library,
+)
 from simnet.errors import ImageError, SimNetError
 from simnet.models import build_model
 from simnet.packages.generate import generate_packages
@@ -42,6 +49,25 @@ def test_load_designs_groups_views_and_splits_by_design(library: Path, tmp_path:
     # the test split holds designs' own drawings only; training also their other drawings
     assert all("/renders/" not in k for k in test.keys)
     assert any("/renders/" in k for k in train.keys)
+
+
+def test_a_library_is_read_from_the_cache_design_by_design(library: Path, tmp_path: Path) -> None:
+    # load_all_designs holds the cache's memory map and an index, never the whole library
+    # decoded: what evaluation embeds batch by batch (224 px views of 9,600 drawings are
+    # 4.3 GB); a slice, an index array and one design give those designs' views only
+    whole, _ = load_all_designs(library, 32, 0.3, tmp_path, "family", VIEWS)
+    assert isinstance(whole.images, DesignViews) and len(whole.images) == len(whole.keys)
+    assert whole.images.shape == (len(whole.keys), 3, 32, 32, 3) and whole.images.ndim == 5
+    k = len(whole.keys) // 2
+    one = whole.images[k]
+    assert one.shape == (3, 32, 32, 3)
+    assert np.array_equal(one, decode_design(whole.keys[k], 32))
+    assert np.array_equal(whole.images[k : k + 3][1], whole.images[k + 1])
+    picked = whole.images[np.array([k, 0])]
+    assert np.array_equal(picked[0], one) and picked.shape == (2, 3, 32, 32, 3)
+    part = whole.subset(np.array([0, k]))  # a subset is decoded: training indexes it freely
+    assert isinstance(part.images, np.ndarray) and np.array_equal(part.images[1], one)
+    assert np.array_equal(np.asarray(whole.images)[k], one)
 
 
 def test_design_labels_make_each_design_a_class(library: Path, tmp_path: Path) -> None:

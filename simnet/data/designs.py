@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -140,9 +141,7 @@ def load_all_designs(
         raise SimNetError(f"no readable designs in {root}")
     keys = sorted(complete)
     index = np.array([[complete[k][v] for v in views] for k in keys])  # (N, V)
-    images = np.asarray(flat.images[index.reshape(-1)]).reshape(
-        len(keys), len(views), image_size, image_size, 3
-    )
+    images = cast(np.ndarray, DesignViews(flat.images, index))  # read when indexed
     family_design = [flat.classes[flat.labels[complete[k][views[0]]]].split("\t") for k in keys]
     names = [fd[0] if labels == "family" else fd[1] for fd in family_design]
     if labels == "design":  # a design directly in the root has no family: unlabelled
@@ -163,6 +162,29 @@ def load_all_designs(
     origins = np.array([lookup_origin[o] for o in origin_names], dtype=np.int64)
     whole = ImageSet(images, label_array, classes, keys, flat.skipped, groups, attributes, origins)
     return whole, split
+
+
+class DesignViews:
+    """``(N, V, S, S, 3)`` uint8 designs gathered from the flat, memory-mapped cache of
+    their view images when indexed, so that a library is never decoded into memory whole:
+    a slice or an index array gives an array of those designs only (what batches and
+    :meth:`ImageSet.subset` read)."""
+
+    def __init__(self, flat: np.ndarray, index: np.ndarray):
+        self.flat, self.index = flat, index  # (M, S, S, 3) and (N, V) rows of it
+        self.shape = (*index.shape, *flat.shape[1:])
+        self.ndim, self.dtype = len(self.shape), flat.dtype
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        rows = self.index[key]  # (V,) for one design, (n, V) for several
+        return np.asarray(self.flat[rows.reshape(-1)]).reshape(*rows.shape, *self.shape[2:])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self[:]
+        return whole if dtype is None else whole.astype(dtype)
 
 
 def _design_facts(keys: list[str], designs: list[str]) -> tuple[np.ndarray, list[str]]:
