@@ -13,7 +13,7 @@ PAIR   := $(OUT)/pair/interposer-2.5d
 RUN    ?= runs/demo
 CIFAR  ?= ../shared/data/cifar10-jpg.tar.gz
 TRAIN_ARGS ?=   # e.g. TRAIN_ARGS="--epochs 1" for a quick look
-DEMO_EPOCHS ?= 16   # the preset has 40; 16 keep the demo within 10 minutes on a 2-core CPU
+DEMO_EPOCHS ?= 16   # the preset has 80; 16 keep the demo within 10 minutes on a 2-core CPU
 
 .PHONY: demo cifar test lint clean
 

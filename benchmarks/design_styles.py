@@ -13,7 +13,7 @@ copies (same seed, so the same designs and the same test split) drawn in every s
 - attribute accuracy per attribute, over the held-out designs' drawings.
 
     python benchmarks/design_styles.py --out runs/styles [--hold-out dimensioned true-scale]
-        [--epochs 40] [--variants 1] [--set augment.greyscale=0.3 ...]
+        [--epochs N] [--variants 1] [--set augment.greyscale=0.3 ...]
     python benchmarks/design_styles.py --out runs/styles --frozen efficientnet_lite0
         [--image-size 224]   # no training: ImageNet features of each view, concatenated
 """
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/styles"))
     parser.add_argument("--hold-out", nargs="+", default=["dimensioned", "true-scale"])
     parser.add_argument("--designs", type=int, default=600)
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, help="default: the preset's")
     parser.add_argument("--variants", type=int, default=1, help="one-change copies per design")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--name", default="model")
@@ -77,9 +77,10 @@ def main() -> None:
         return
     run = args.out / args.name
     if not (run / "model.safetensors").is_file():
+        epochs = [f"train.epochs={args.epochs}"] if args.epochs else []
         config = load_config(
             None,
-            [f"data.source={train_lib}", f"train.epochs={args.epochs}", *args.overrides],
+            [f"data.source={train_lib}", *epochs, *args.overrides],
             preset="packages",
         )
         started = time.perf_counter()
