@@ -47,6 +47,26 @@ def test_design_embeddings_fuse_the_per_view_embeddings() -> None:
     np.testing.assert_allclose(views[:, 1], single.numpy(), atol=1e-5)
 
 
+def test_large_images_embed_in_batches_bounded_by_pixels(monkeypatch) -> None:
+    # eval.batch_size counts images; at 224 px a batch of 1000 designs' views ran a 24 GB
+    # machine out of memory, so a batch also holds at most BATCH_PIXELS pixels, and the
+    # embeddings are those of one image at a time
+    net = _net(False, 0, ["top", "front", "side"])
+    sizes: list[int] = []
+    embed_batch = net._embed_batch
+    monkeypatch.setattr(
+        net, "_embed_batch", lambda x, *a: sizes.append(len(x)) or embed_batch(x, *a)
+    )
+    monkeypatch.setattr("simnet.inference.BATCH_PIXELS", 3 * 3 * 64 * 64)
+    designs = np.random.default_rng(2).integers(0, 256, (7, 3, 64, 64, 3), dtype=np.uint8)
+    views = net.embed_views(designs, batch_size=1000)
+    assert sizes == [3, 3, 1]  # three 64 px designs of three views a batch
+    np.testing.assert_allclose(views[6], net.embed_views(designs[6:], 3)[0], atol=1e-5)
+    sizes.clear()
+    net.embed_views(designs[:, :, :32, :32], batch_size=1000)  # small ones: as many as asked
+    assert sizes == [7]
+
+
 def test_descriptors_are_the_unit_norm_features_before_the_projection() -> None:
     images = np.random.default_rng(1).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     net = _net(True, 1)
