@@ -231,8 +231,16 @@ def test_clicking_a_match_explains_how_it_differs(design_server, tmp_path: Path)
         assert page.evaluate(
             "document.activeElement === document.querySelectorAll('.match button')[1]"
         )
-        page.keyboard.press("Enter")  # the focused match, from the keyboard
-        page.wait_for_selector("#explain[open] #explain-views .overlay")
+        # the focused match, from the keyboard; a failure says whether the request went out
+        # and what the dialog said (a rare 30 s timeout here in one full-suite run)
+        with page.expect_response(lambda r: r.url.endswith("/explain")) as reopened:
+            page.keyboard.press("Enter")
+        assert reopened.value.ok, f"/explain answered {reopened.value.status}"
+        try:
+            page.wait_for_selector("#explain[open] #explain-views .overlay")
+        except playwright.Error as exc:
+            status = page.inner_text("#explain-status")
+            raise AssertionError(f"no difference maps on reopening; status: {status!r}") from exc
         assert page.inner_text("#explain-verdict") == heading
         page.click("#explain-close")
         page.wait_for_selector("#explain", state="hidden")
