@@ -231,11 +231,17 @@ class SimNet:
             raise ValueError("embed_views takes designs: (N, V, S, S, 3)")
         return self._embed_all(designs, batch_size, per_view=True, progress=progress)
 
+    def _batch_items(self, images: np.ndarray, batch_size: int) -> int:
+        """Images (or designs) a batch takes: ``batch_size`` views, and at most
+        :data:`BATCH_PIXELS` pixels."""
+        views = max(1, len(self.views))
+        per_item = views * images.shape[-2] * images.shape[-3]
+        return max(1, min(batch_size // views, BATCH_PIXELS // per_item))
+
     def _embed_all(
         self, images: np.ndarray, batch_size: int, per_view: bool, progress: bool = False
     ) -> np.ndarray:
-        per_item = max(1, len(self.views)) * images.shape[-2] * images.shape[-3]  # pixels
-        step = max(1, min(batch_size // max(1, len(self.views)), BATCH_PIXELS // per_item))
+        step = self._batch_items(images, batch_size)
         out = []
         bar = tqdm(total=len(images), unit="img", desc="embedding", disable=not progress)
         for start in range(0, len(images), step):
@@ -299,7 +305,7 @@ class SimNet:
         multi-scale descriptors for near-duplicate search (no test-time views: a mirror
         image is not a duplicate). See :meth:`SimNetModel.describe_images`."""
         out = []
-        step = max(1, batch_size // max(1, len(self.views)))
+        step = self._batch_items(images, batch_size)
         for start in range(0, len(images), step):
             x = to_input(torch.from_numpy(np.array(images[start : start + step])))
             flat = x.flatten(0, 1) if x.dim() == 5 else x

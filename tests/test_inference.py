@@ -65,6 +65,11 @@ def test_large_images_embed_in_batches_bounded_by_pixels(monkeypatch) -> None:
     sizes.clear()
     net.embed_views(designs[:, :, :32, :32], batch_size=1000)  # small ones: as many as asked
     assert sizes == [7]
+    sizes.clear()  # near-duplicate descriptors batch the same way (views side by side)
+    describe = net.model.describe_images
+    monkeypatch.setattr(net.model, "describe_images", lambda x: sizes.append(len(x)) or describe(x))
+    assert net.describe(designs, batch_size=1000).shape[0] == 7
+    assert sizes == [9, 9, 3]
 
 
 def test_descriptors_are_the_unit_norm_features_before_the_projection() -> None:
