@@ -1270,8 +1270,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         found = explain(net, args.a, args.b)
     except ImageError as exc:
         raise SimNetError(str(exc)) from None
-    trim = bool(net.views) and net.config.data.trim
-    picture = save_picture(found, net.views, args.picture, trim) if args.picture else None
+    data = net.config.data
+    trim, stretch = bool(net.views) and data.trim, data.max_aspect if net.views else None
+    picture = save_picture(found, net.views, args.picture, trim, stretch) if args.picture else None
     if args.json:
         _print_json({**found.to_dict(), "picture": str(picture) if picture else None})
         return 0

@@ -220,13 +220,14 @@ def difference_maps(net: SimNet, arrays: np.ndarray, whole: np.ndarray | None = 
 
 
 def _originals(
-    path: str | Path, views: tuple[str, ...], trim: bool = False
+    path: str | Path, views: tuple[str, ...], trim: bool = False, max_aspect: float | None = None
 ) -> list[tuple[str, np.ndarray]]:
     """The images as drawn, at full resolution, framed as the model sees them: trimmed to
-    the drawing where the model trims, padded square."""
+    the drawing where the model trims, stretched to ``max_aspect`` where it does, padded
+    square."""
     from PIL import Image
 
-    from simnet.data.images import max_image_bytes, pad_square, trim_to_content
+    from simnet.data.images import frame_drawing, max_image_bytes, pad_square
     from simnet.storage import open_regular
 
     def opened(file: str | Path) -> Any:  # a regular file of an image's size, or ImageError
@@ -242,7 +243,7 @@ def _originals(
     for view in views:
         with opened(files[view]) as (handle, _), Image.open(handle) as image:
             rgb = image.convert("RGB")
-            rgb = trim_to_content(rgb) if trim else rgb
+            rgb = frame_drawing(rgb, trim, max_aspect)
             out.append((view, np.asarray(pad_square(rgb) if rgb.width != rgb.height else rgb)))
     return out
 
@@ -252,18 +253,20 @@ def save_picture(
     views: tuple[str, ...],
     out: str | Path,
     trim: bool = False,
+    max_aspect: float | None = None,
 ) -> Path:
     """Both designs side by side, one row each, one column per view, with the distances;
     an explanation adds the difference maps over the views and a panel with the verdict
-    and both designs' attributes (the differing ones marked). ``trim``: the model trims
-    its views to their drawing (``data.trim``), so the views are shown trimmed too."""
+    and both designs' attributes (the differing ones marked). ``trim``, ``max_aspect``:
+    how the model frames its views (``data.trim``, ``data.max_aspect``), so the views are
+    shown framed so too, under the maps."""
     from simnet.plots import pyplot, save_figure
 
     explained = result if isinstance(result, Explanation) else None
     comparison = explained.comparison if explained else result
     assert isinstance(comparison, Comparison)
     plt = pyplot()
-    rows = [_originals(comparison.a, views, trim), _originals(comparison.b, views, trim)]
+    rows = [_originals(side, views, trim, max_aspect) for side in (comparison.a, comparison.b)]
     cols = len(rows[0])
     panel = 1 if explained else 0
     widths = [1.0] * cols + [1.5] * panel

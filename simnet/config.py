@@ -63,6 +63,11 @@ class DataConfig:
     # Designs: each view cropped to what is drawn on it before it is scaled to image_size,
     # so a drawing's margins and the share of the frame it fills do not matter.
     trim: bool = False
+    # Designs: a view longer than max_aspect times its width (or height), such as a
+    # package's section, is stretched across to max_aspect : 1 before it is padded square
+    # and scaled, so that it keeps more of the image's rows and its vertical exaggeration
+    # matters less. None: every view keeps its aspect.
+    max_aspect: float | None = None
     # Single images: a photo that is not square is padded to a square with its border's
     # colour before it is scaled (its aspect kept, nothing cut off); off: stretched.
     keep_aspect: bool = False
@@ -73,6 +78,10 @@ class DataConfig:
             at_most("data.image_size", self.image_size, 4096),
             (0.0 <= self.test_fraction < 1.0, "data.test_fraction must be in [0, 1)"),
             (0.0 <= self.val_fraction < 1.0, "data.val_fraction must be in [0, 1)"),
+            (
+                self.max_aspect is None or self.max_aspect >= 1.0,
+                "data.max_aspect must be at least 1 (or null: aspect kept)",
+            ),
         ]
 
 
@@ -296,6 +305,9 @@ class TrainConfig:
     epochs: int = 14  # 0.8515 1-NN on CIFAR-10 in 19.3 min here (BENCHMARKS.md)
     batch_size: int = 500
     per_class: int = 50  # m images per class in a batch; classes per batch = batch_size // m
+    # Designs: a batch's designs come from this many families (0: from all), so that its
+    # negatives are mostly designs of one family, the ones a search must tell apart
+    groups_per_batch: int = 0
     lr: float = 0.4  # peak of the one-cycle schedule
     momentum: float = 0.9
     nesterov: bool = True
@@ -342,6 +354,7 @@ class TrainConfig:
                 self.batch_size >= 2 * self.per_class,
                 "train.batch_size must hold at least two classes",
             ),
+            (self.groups_per_batch >= 0, "train.groups_per_batch must be 0 (off) or more"),
             at_most("train.batch_size", self.batch_size, 1_000_000),
             (self.lr > 0, "train.lr must be positive"),
             at_most("train.lr", self.lr, 100.0),

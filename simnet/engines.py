@@ -160,6 +160,7 @@ def export_embedding(net: Any, path: str | Path) -> dict[str, Any]:
             "image_size": size,
             "keep_aspect": net.config.data.keep_aspect,  # padded square with its border's colour
             "trim": net.config.data.trim,  # a design's views: margins trimmed first
+            "max_aspect": net.config.data.max_aspect,  # ... then stretched to this (None: kept)
         },
         "views": views,
     }

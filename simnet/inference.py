@@ -199,6 +199,7 @@ class SimNet:
             "shift": self.config.eval.shift,
             "views": list(self.config.model.views),
             **({"trim": True} if self.config.data.trim else {}),
+            **({"max_aspect": self.config.data.max_aspect} if self.config.data.max_aspect else {}),
             **({"keep_aspect": True} if self.config.data.keep_aspect else {}),
             "view_fusion": self.config.model.view_fusion,
         }
@@ -379,7 +380,8 @@ class SimNet:
         """
         size = self.config.data.image_size
         if self.views:
-            return decode_design(path, size, self.views, self.config.data.trim)
+            data = self.config.data
+            return decode_design(path, size, self.views, data.trim, data.max_aspect)
         if Path(path).is_dir():
             raise ImageError(f"{path} is a folder; this model embeds image files")
         return decode_image(path, size, keep_aspect=self.config.data.keep_aspect)

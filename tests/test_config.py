@@ -117,6 +117,8 @@ def test_validate_checks_a_config_built_in_code() -> None:
         ),
         (["eval.ks=[0]"], "eval.ks must be positive"),
         (["data.image_size=4"], "data.image_size must be at least 8"),
+        (["data.max_aspect=0.5"], "data.max_aspect must be at least 1 (or null: aspect kept)"),
+        (["train.groups_per_batch=-1"], "train.groups_per_batch must be 0 (off) or more"),
         (["loss.group_radius=2"], "loss.group_radius must be below loss.group_margin"),
     ],
 )

@@ -109,6 +109,25 @@ def test_sampler_puts_copies_in_a_batch_with_their_original() -> None:
     assert plain.siblings is None
 
 
+def test_sampler_draws_a_batch_from_a_few_families() -> None:
+    labels = np.repeat(np.arange(100), 4)  # 100 designs, 4 drawings each
+    families = labels // 10  # 10 families of 10 designs
+    sampler = ClassBalancedBatchSampler(labels, 80, 4, seed=0, groups=families, groups_per_batch=2)
+    seen = set()
+    for batch in sampler:
+        assert len(set(labels[batch].tolist())) == 20 and len(batch) == 80
+        present = set(families[batch].tolist())
+        assert len(present) == 2  # 2 families, all 10 designs of each
+        seen |= present
+    assert len(seen) > 2  # other families in other batches
+    wide = ClassBalancedBatchSampler(labels, 200, 4, seed=0, groups=families, groups_per_batch=2)
+    batch = next(iter(wide))  # 2 families hold 20 designs of the 50: the rest from others
+    counts = np.bincount(families[batch], minlength=10) // 4
+    assert len(set(labels[batch].tolist())) == 50 and sorted(counts)[-2:] == [10, 10]
+    everywhere = ClassBalancedBatchSampler(labels, 80, 4, seed=0, groups=families)
+    assert max(len(set(families[b].tolist())) for b in everywhere) > 2  # 0: from all
+
+
 def test_frame_shrinks_the_drawing_on_its_own_paper() -> None:
     x = torch.full((4, 3, 32, 32), 0.9)
     x[:, :, 4:28, 4:28] = 0.1  # a dark block on light paper, filling most of the frame
@@ -324,6 +343,42 @@ def test_trim_makes_the_share_of_the_frame_irrelevant(tmp_path: Path) -> None:
     blank = np.full((40, 60, 3), 200, np.uint8)  # nothing drawn: kept whole, padded square
     Image.fromarray(blank).save(tmp_path / "blank.png")
     assert (decode_image(tmp_path / "blank.png", 16, trim=True) == 200).all()
+
+
+def test_max_aspect_evens_out_how_tall_a_section_is_drawn(tmp_path: Path) -> None:
+    """A section drawn 3x and 8x taller than true (two drawings' vertical exaggerations)
+    reaches the model alike with ``max_aspect=1``; padded square, the flat one keeps a few
+    rows. A view within the limit is decoded as without it."""
+    from simnet.data.images import decode_image
+
+    def section(rows: int) -> np.ndarray:  # 120 px wide: substrate, die, memory stack
+        image = np.full((128, 128, 3), 240, np.uint8)
+        top = 64 - rows // 2
+        image[top + rows // 2 : top + rows, 4:124] = (30, 90, 40)
+        image[top : top + rows // 2, 20:60] = (40, 40, 160)
+        image[top : top + rows // 2, 70:100] = (200, 120, 0)
+        return image
+
+    for name, rows in (("flat", 12), ("tall", 32)):
+        Image.fromarray(section(rows)).save(tmp_path / f"{name}.png")
+    kept = [decode_image(tmp_path / f"{n}.png", 32, trim=True) for n in ("flat", "tall")]
+    even = [
+        decode_image(tmp_path / f"{n}.png", 32, trim=True, max_aspect=1) for n in ("flat", "tall")
+    ]
+
+    def differ(pair: list[np.ndarray]) -> float:
+        return float(np.abs(pair[0].astype(int) - pair[1].astype(int)).mean())
+
+    assert differ(even) < differ(kept) / 4
+    drawn = (np.abs(even[0].astype(int) - 240) > 24).any(axis=2)
+    assert drawn.any(axis=1).sum() >= 28  # the section fills the rows, not 4 of them
+    square = np.full((100, 80, 3), 240, np.uint8)
+    square[10:90, 10:70] = (30, 90, 40)
+    Image.fromarray(square).save(tmp_path / "top.png")
+    assert np.array_equal(
+        decode_image(tmp_path / "top.png", 32, trim=True, max_aspect=2),
+        decode_image(tmp_path / "top.png", 32, trim=True),
+    )
 
 
 def test_index_skips_a_design_missing_a_view_with_a_counted_warning(

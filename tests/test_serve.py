@@ -301,13 +301,19 @@ def test_explain_says_how_a_query_and_a_match_differ(designs) -> None:
     assert "pictures" not in body  # the maps lie over the files as drawn, padded square
 
 
-def test_a_model_that_trims_views_is_queried_and_explained_as_it_sees_them(
-    designs, tmp_path
+@pytest.mark.parametrize(
+    "framing",
+    [["data.trim=true"], ["data.trim=false", "data.max_aspect=1"]],
+    ids=["trim", "stretch"],
+)
+def test_a_model_that_frames_views_is_queried_and_explained_as_it_sees_them(
+    designs, tmp_path, framing
 ) -> None:
-    """With ``data.trim`` a query's views are trimmed as the index's were (so a design finds
-    itself), and /explain adds the trimmed views the maps lie over."""
+    """With ``data.trim`` (or ``data.max_aspect``) a query's views are trimmed (stretched)
+    as the index's were, so a design finds itself, and /explain adds the views as the
+    model framed them, which the maps lie over."""
     _, library = designs
-    client = design_service(library, tmp_path, "data.trim=true")
+    client = design_service(library, tmp_path, *framing)
     design = sorted(p.parent for p in library.rglob("top.png"))[0]
     found = client.post("/search", files=design_views(design), data={"k": "2"}).json()["matches"]
     assert found[0]["path"] == relative(design, library) and found[0]["distance"] < 1e-3

@@ -101,6 +101,7 @@ def _decode_into(source: Source, size: int, folder: Path, keep_aspect: bool = Fa
     # drawings (and photos, where asked): padded square and scaled, not stretched
     keep_aspect = keep_aspect or getattr(source, "keep_aspect", False)
     trim = getattr(source, "trim", False)  # ... and cropped to their content
+    max_aspect = getattr(source, "max_aspect", None)  # ... and long ones stretched across
     with (folder / "images.u8").open("wb") as out:  # (N, S, S, 3) uint8, streamed
         for record, payload in tqdm(
             source.stream(),
@@ -121,7 +122,9 @@ def _decode_into(source: Source, size: int, folder: Path, keep_aspect: bool = Fa
                     same = payload.shape[:2] == (size, size)
                     image = payload if same else decode_resized(payload, size)
                 else:
-                    image = decode_image(payload, size, keep_aspect=keep_aspect, trim=trim)
+                    image = decode_image(
+                        payload, size, keep_aspect=keep_aspect, trim=trim, max_aspect=max_aspect
+                    )
             except ImageError as exc:
                 skipped.append((record.key, skip_reason("image data", exc)))
                 continue

@@ -76,10 +76,17 @@ class DesignSource(FileListSource):
 
     keep_aspect = True
 
-    def __init__(self, root: str | Path, views: tuple[str, ...] = VIEWS, trim: bool = False):
+    def __init__(
+        self,
+        root: str | Path,
+        views: tuple[str, ...] = VIEWS,
+        trim: bool = False,
+        max_aspect: float | None = None,
+    ):
         self.root = Path(root).resolve()
         self.views = tuple(views)
         self.trim = trim
+        self.max_aspect = max_aspect
         if not self.root.is_dir():
             raise SimNetError(f"design folder not found: {root}")
         self._files = self._scan()
@@ -106,7 +113,8 @@ class DesignSource(FileListSource):
         return found
 
     def _origin(self) -> str:
-        return f"designs|{self.root}|{','.join(self.views)}|aspect{'|trim' * self.trim}"
+        stretch = f"|aspect<={self.max_aspect:g}" if self.max_aspect else ""
+        return f"designs|{self.root}|{','.join(self.views)}|aspect{'|trim' * self.trim}{stretch}"
 
 
 def load_all_designs(
@@ -117,13 +125,14 @@ def load_all_designs(
     labels: str,
     views: tuple[str, ...],
     trim: bool = False,
+    max_aspect: float | None = None,
 ) -> tuple[ImageSet, np.ndarray]:
     """Every readable design under ``root``, drawings under ``renders/`` and unlabelled ones
     included, and the split of each, ``(N,)`` TRAIN or TEST (all drawings of a design on
     one side). :func:`load_designs` and :func:`load_library` choose from it."""
     if labels not in LABEL_LEVELS:
         raise SimNetError(f"data.labels must be one of {LABEL_LEVELS}, got {labels!r}")
-    source = DesignSource(root, views, trim)
+    source = DesignSource(root, views, trim, max_aspect)
     flat = load_images(source, image_size, cache_dir)
     by_folder: dict[str, dict[str, int]] = {}  # design folder -> view -> flat index
     for i, key in enumerate(flat.keys):
@@ -214,6 +223,7 @@ def load_designs(
     labels: str = "family",
     views: tuple[str, ...] = VIEWS,
     trim: bool = False,
+    max_aspect: float | None = None,
 ) -> Dataset:
     """A design library as a :class:`Dataset` whose images are ``(N, V, S, S, 3)``.
 
@@ -224,7 +234,9 @@ def load_designs(
     Args:
         labels: ``"family"`` (the design's parent folder) or ``"design"``.
     """
-    whole, split = load_all_designs(root, image_size, test_fraction, cache_dir, labels, views, trim)
+    whole, split = load_all_designs(
+        root, image_size, test_fraction, cache_dir, labels, views, trim, max_aspect
+    )
     labelled = np.array([whole.classes[i] != "" for i in whole.labels])
     primary = np.array([is_primary(k) for k in whole.keys])
     train = whole.subset(np.flatnonzero((split == TRAIN) & labelled))
@@ -240,18 +252,23 @@ def load_library(
     cache_dir: str | Path | None = None,
     views: tuple[str, ...] = VIEWS,
     trim: bool = False,
+    max_aspect: float | None = None,
 ) -> ImageSet:
     """Every design under ``root`` (its own drawing, not ``renders/``), labelled by family
     where it has one: what an index of a design library holds."""
-    whole, _ = load_all_designs(root, image_size, 0.0, cache_dir, "family", views, trim)
+    whole, _ = load_all_designs(root, image_size, 0.0, cache_dir, "family", views, trim, max_aspect)
     return whole.subset(np.flatnonzero([is_primary(k) for k in whole.keys]))
 
 
 def decode_design(
-    folder: str | Path, image_size: int, views: tuple[str, ...] = VIEWS, trim: bool = False
+    folder: str | Path,
+    image_size: int,
+    views: tuple[str, ...] = VIEWS,
+    trim: bool = False,
+    max_aspect: float | None = None,
 ) -> np.ndarray:
-    """The views of one design folder as ``(V, S, S, 3)`` uint8 (aspect kept; ``trim``:
-    each cropped to its content first).
+    """The views of one design folder as ``(V, S, S, 3)`` uint8 (aspect kept up to
+    ``max_aspect``; ``trim``: each cropped to its content first).
 
     Raises:
         ImageError: a view is missing or unreadable.
@@ -262,7 +279,10 @@ def decode_design(
             f"{folder} is not a design folder (it needs {', '.join(v + '.png' for v in views)})"
         )
     return np.stack(
-        [decode_image(files[v], image_size, keep_aspect=True, trim=trim) for v in views]
+        [
+            decode_image(files[v], image_size, keep_aspect=True, trim=trim, max_aspect=max_aspect)
+            for v in views
+        ]
     )
 
 

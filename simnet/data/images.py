@@ -81,19 +81,49 @@ def pad_square(image: Image.Image) -> Image.Image:
     return square
 
 
-def trim_to_content(image: Image.Image, margin: float = 0.04, tolerance: int = 24) -> Image.Image:
+def limit_aspect(image: Image.Image, most: float) -> Image.Image:
+    """``image`` stretched along its shorter side until its longer side is at most ``most``
+    times the shorter. A package's section is drawn many times wider than tall, by a
+    vertical exaggeration that differs from drawing to drawing; padded to a square, it
+    would keep a few rows of the model's input. Stretched to at most ``most`` : 1, it
+    keeps more rows, and two exaggerations of one section look alike."""
+    w, h = image.size
+    if w > most * h:
+        return image.resize((w, max(1, round(w / most))), Image.Resampling.BICUBIC)
+    if h > most * w:
+        return image.resize((max(1, round(h / most)), h), Image.Resampling.BICUBIC)
+    return image
+
+
+def frame_drawing(
+    image: Image.Image, trim: bool = False, max_aspect: float | None = None
+) -> Image.Image:
+    """``image`` cropped to its drawing (``trim``, :func:`trim_to_content`) and stretched
+    to at most ``max_aspect`` : 1 (:func:`limit_aspect`), as a design model frames a view
+    before it is padded square and scaled."""
+    if trim:
+        return trim_to_content(image, max_aspect=max_aspect)
+    return limit_aspect(image, max_aspect) if max_aspect else image
+
+
+def trim_to_content(
+    image: Image.Image, margin: float = 0.04, tolerance: int = 24, max_aspect: float | None = None
+) -> Image.Image:
     """``image`` cropped to its drawing: the box of the main group of drawn pixels (those
     that differ from the border's colour by more than ``tolerance`` in a channel; pixels
     within 3% of the side of each other are one group), grown by ``margin`` of its longer
     side. The main group is the one with the most drawn pixels in the middle half of the
     image (a drawing is centred; a scale bar or a title block is not), or, with none
-    there, the largest. Where nothing is drawn the whole image is kept."""
+    there, the largest. Where nothing is drawn the whole image is kept. ``max_aspect``:
+    the drawing is stretched (:func:`limit_aspect`) before its margin is added, so that
+    the margin is the same share of its frame however flat it was drawn."""
     from scipy import ndimage
 
     pixels = np.asarray(image).astype(np.int16)
-    ink = (np.abs(pixels - border_colour(pixels)) > tolerance).any(axis=2)
+    paper = border_colour(pixels)
+    ink = (np.abs(pixels - paper) > tolerance).any(axis=2)
     if not ink.any():
-        return image
+        return limit_aspect(image, max_aspect) if max_aspect else image
     reach = max(1, round(0.03 * max(image.size)))
     groups, count = ndimage.label(ndimage.binary_dilation(ink, iterations=reach))
     middle = np.zeros_like(ink)
@@ -104,6 +134,13 @@ def trim_to_content(image: Image.Image, margin: float = 0.04, tolerance: int = 2
         sizes = ndimage.sum(ink, groups, index=np.arange(1, count + 1))
     rows, cols = np.nonzero(ink & (groups == 1 + int(np.argmax(sizes))))
     top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+    if max_aspect:
+        drawing = limit_aspect(image.crop((left, top, right + 1, bottom + 1)), max_aspect)
+        pad = round(margin * max(drawing.size))
+        size = (drawing.width + 2 * pad, drawing.height + 2 * pad)
+        framed = Image.new("RGB", size, tuple(int(c) for c in paper))
+        framed.paste(drawing, (pad, pad))
+        return framed
     pad = round(margin * max(bottom - top, right - left))
     box = (
         max(0, left - pad),
@@ -120,13 +157,16 @@ def decode_image(
     max_pixels: int = MAX_PIXELS,
     keep_aspect: bool = False,
     trim: bool = False,
+    max_aspect: float | None = None,
 ) -> np.ndarray:
     """Decodes image bytes (or a file path) to a ``(size, size, 3)`` uint8 RGB array.
 
     ``keep_aspect``: a non-square image is first padded to a square with its border's
     colour (a drawing's background), so that it is scaled, not stretched. ``trim``: a
     drawing is first cropped to its content (:func:`trim_to_content`), so that how much
-    of its frame it fills does not matter; implies ``keep_aspect``.
+    of its frame it fills does not matter; implies ``keep_aspect``. ``max_aspect``: an
+    image longer than that many times its width (or height) is stretched across until it
+    is not (:func:`limit_aspect`), before it is padded.
 
     Raises:
         NotAnImage: no image format recognises the data.
@@ -155,7 +195,7 @@ def decode_image(
                         f"{max_pixels:,} allowed)",
                     )
                 opened.seek(0)  # first frame of animations
-                return prepare_image(opened, size, keep_aspect, trim)
+                return prepare_image(opened, size, keep_aspect, trim, max_aspect)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -166,7 +206,11 @@ def decode_image(
 
 
 def prepare_image(
-    image: Image.Image, size: int, keep_aspect: bool = False, trim: bool = False
+    image: Image.Image,
+    size: int,
+    keep_aspect: bool = False,
+    trim: bool = False,
+    max_aspect: float | None = None,
 ) -> np.ndarray:
     """An opened image (turned upright by its EXIF tag, in RGB) as a ``(size, size, 3)``
     uint8 array, as :func:`decode_image` makes it from a file."""
@@ -174,8 +218,7 @@ def prepare_image(
     if image.getexif().get(ExifTags.Base.Orientation, 1) != 1:
         image = ImageOps.exif_transpose(image)
     image = _to_rgb(image)
-    if trim:
-        image = trim_to_content(image)
+    image = frame_drawing(image, trim, max_aspect)
     if (keep_aspect or trim) and image.width != image.height:
         image = pad_square(image)
     if image.size != (size, size):

@@ -27,6 +27,7 @@ def load_data(path: str | Path, data: DataConfig, views: list[str] | tuple[str, 
             data.labels,
             tuple(views),
             data.trim,
+            data.max_aspect,
         )
     return load_dataset(
         open_source(path), data.image_size, data.test_fraction, data.cache_dir, data.keep_aspect
@@ -36,7 +37,9 @@ def load_data(path: str | Path, data: DataConfig, views: list[str] | tuple[str, 
 def load_all(path: str | Path, data: DataConfig, views: list[str] | tuple[str, ...]) -> ImageSet:
     """Every image (or design) at ``path``, labelled or not, in one set (for an index)."""
     if views:
-        return load_library(path, data.image_size, data.cache_dir, tuple(views), data.trim)
+        return load_library(
+            path, data.image_size, data.cache_dir, tuple(views), data.trim, data.max_aspect
+        )
     return load_images(open_source(path), data.image_size, data.cache_dir, data.keep_aspect)
 
 

@@ -25,6 +25,10 @@ class ClassBalancedBatchSampler:
         origins: ``(N,)`` optional: classes of one origin (a design and its one-change
             copies) are drawn into a batch together, so that each is there as the
             others' hardest negative (the miner's curriculum decides when they count).
+        groups: ``(N,)`` optional group of every image (a design's family), with
+            ``groups_per_batch``: a batch's classes come from that many groups (more
+            where those few cannot fill it), so that it holds many classes of each, the
+            negatives a search must tell apart (0: from all groups).
     """
 
     def __init__(
@@ -34,6 +38,8 @@ class ClassBalancedBatchSampler:
         per_class: int,
         seed: int = 0,
         origins: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
+        groups_per_batch: int = 0,
     ):
         if per_class < 2:
             raise ValueError(f"per_class must be at least 2, got {per_class}")
@@ -52,6 +58,10 @@ class ClassBalancedBatchSampler:
         self.epoch = 0
         # class -> the classes of its origin (itself included), where origins are given
         self.siblings: list[np.ndarray] | None = None
+        self.group_of_class: np.ndarray | None = None
+        self.groups_per_batch = groups_per_batch
+        if groups is not None and groups_per_batch > 0:
+            self.group_of_class = np.array([np.asarray(groups)[idx[0]] for idx in self.by_class])
         if origins is not None:
             origin_of_class = np.array([np.asarray(origins)[idx[0]] for idx in self.by_class])
             self.siblings = [np.flatnonzero(origin_of_class == o) for o in origin_of_class]
@@ -71,13 +81,34 @@ class ClassBalancedBatchSampler:
         streams = [_Stream(idx, rng) for idx in self.by_class]
         sizes = np.array([len(idx) for idx in self.by_class], dtype=np.float64)
         for _ in range(len(self)):
-            # Classes are picked in proportion to their size, without replacement.
-            chosen = rng.choice(
-                len(streams), self.classes_per_batch, replace=False, p=sizes / sizes.sum()
-            )
+            chosen = self._choose(rng, sizes)
             if self.siblings is not None:
                 chosen = self._with_siblings(chosen)
             yield np.concatenate([streams[c].take(self.per_class) for c in chosen])
+
+    def _choose(self, rng: np.random.Generator, sizes: np.ndarray) -> np.ndarray:
+        """Classes picked in proportion to their size, without replacement: from
+        ``groups_per_batch`` groups (picked by their size) where groups are given, and
+        from the rest only where those do not hold enough classes."""
+        k = self.classes_per_batch
+        if self.group_of_class is None:
+            return rng.choice(len(sizes), k, replace=False, p=sizes / sizes.sum())
+        names, group = np.unique(self.group_of_class, return_inverse=True)
+        weight = np.bincount(group, weights=sizes)
+        few = rng.choice(
+            len(names),
+            min(self.groups_per_batch, len(names)),
+            replace=False,
+            p=weight / weight.sum(),
+        )
+        inside = np.isin(group, few)
+        first = np.flatnonzero(inside)
+        if len(first) >= k:
+            p = sizes[first] / sizes[first].sum()
+            return rng.choice(first, k, replace=False, p=p)
+        rest = np.flatnonzero(~inside)
+        p = sizes[rest] / sizes[rest].sum()
+        return np.concatenate([first, rng.choice(rest, k - len(first), replace=False, p=p)])
 
     def _with_siblings(self, chosen: np.ndarray) -> np.ndarray:
         """The chosen classes in order, each followed by its siblings, as many as fit."""

@@ -224,6 +224,7 @@ def evaluate_designs(
         "family",
         net.views,
         config.data.trim,
+        config.data.max_aspect,
     )
     started = time.perf_counter()
     views = net.embed_views(whole.images, config.eval.batch_size, progress)  # (N, V, D)

@@ -438,11 +438,15 @@ async def _read_upload(form: Any, name: str, limits: Limits) -> tuple[str, bytes
 def _decode_array(net: SimNet, data: bytes, max_pixels: int) -> np.ndarray:
     """An image as the model takes it: ``(S, S, 3)`` uint8 at its size; a design's view
     as the index's designs were (:meth:`SimNet.decode`): padded to a square, not
-    stretched, and cropped to its drawing first where the model trims (``data.trim``)."""
+    stretched (but past ``data.max_aspect``), and cropped to its drawing first where the
+    model trims (``data.trim``)."""
     size, views = net.config.data.image_size, bool(net.views)
     trim = views and net.config.data.trim
     keep_aspect = views or net.config.data.keep_aspect
-    return decode_image(data, size, max_pixels=max_pixels, keep_aspect=keep_aspect, trim=trim)
+    most = net.config.data.max_aspect if views else None
+    return decode_image(
+        data, size, max_pixels=max_pixels, keep_aspect=keep_aspect, trim=trim, max_aspect=most
+    )
 
 
 def _decode(net: SimNet, data: bytes, name: str, limits: Limits) -> np.ndarray:
@@ -636,8 +640,9 @@ class Routes:
         the coarse difference maps, and ``overlays``: per side and view, the full map as
         a translucent PNG data URL to draw over that view's picture, which
         ``match.view_urls`` serves for the match. A model that trims its views to their
-        drawing (``data.trim``) maps the trimmed views, not the files: its answer adds
-        ``pictures``, per side and view the image the model saw, to draw the map over."""
+        drawing (``data.trim``) or stretches long ones (``data.max_aspect``) maps the views
+        it saw, not the files: its answer adds ``pictures``, per side and view the image
+        the model saw, to draw the map over."""
         form = await request.form()
         image_id = _parse_id(form.get("match"))
         snapshot = self.service.current
@@ -671,7 +676,8 @@ class Routes:
         found: Explanation = explain_arrays(self.net, arrays, a, b)
         views = list(self.views) or ["image"]
         pictures = {}
-        if self.views and self.net.config.data.trim:  # the maps lie over the trimmed views
+        framed = self.net.config.data.trim or self.net.config.data.max_aspect
+        if self.views and framed:  # the maps lie over the views as the model framed them
             pictures["pictures"] = {
                 side: {v: _data_url(arrays[s, i]) for i, v in enumerate(views)}
                 for s, side in enumerate("ab")

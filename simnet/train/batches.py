@@ -84,7 +84,13 @@ def training_data(
         classes = train_images.classes
     train_set, val_set = split_validation(train_images, config.data.val_fraction, t.seed)
     balanced = ClassBalancedBatchSampler(
-        train_set.labels, t.batch_size, t.per_class, t.seed, train_set.origins
+        train_set.labels,
+        t.batch_size,
+        t.per_class,
+        t.seed,
+        train_set.origins,
+        train_set.groups,
+        t.groups_per_batch,
     )
     return TrainingData(train=train_set, val=val_set, classes=classes, sampler=balanced)
 
