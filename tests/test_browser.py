@@ -89,7 +89,7 @@ def design_server(tmp_path):
     library = tmp_path / "lib"
     generate_packages(library, 12, seed=3, size=64, progress=False)
     tiny = ["model.widths=[4,8,8,8]", "model.branch_width=4", "model.embedding_dim=8"]
-    tiny.append("data.trim=false")  # views as drawn: the page shows the files themselves
+    tiny += ["data.trim=false", "data.max_aspect=null"]  # views as drawn: the page shows the files
     config = load_config(None, [f"data.cache_dir={tmp_path / 'cache'}", *tiny], preset="packages")
     model_dir = tmp_path / "model"
     meta = {"config": config.to_dict(), "classes": [], "data": str(library), "format": 1}

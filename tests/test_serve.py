@@ -231,7 +231,8 @@ def designs(tmp_path_factory) -> tuple[TestClient, Path]:
     tmp_path = tmp_path_factory.mktemp("designs")
     library = tmp_path / "lib"
     generate_packages(library, 12, seed=3, size=64, progress=False)
-    return design_service(library, tmp_path, "data.trim=false"), library  # views as drawn
+    as_drawn = ["data.trim=false", "data.max_aspect=null"]  # the views as drawn, padded square
+    return design_service(library, tmp_path, *as_drawn), library
 
 
 def design_views(design: Path, prefix: str = "") -> dict:
@@ -303,7 +304,7 @@ def test_explain_says_how_a_query_and_a_match_differ(designs) -> None:
 
 @pytest.mark.parametrize(
     "framing",
-    [["data.trim=true"], ["data.trim=false", "data.max_aspect=1"]],
+    [["data.trim=true", "data.max_aspect=null"], ["data.trim=false", "data.max_aspect=1"]],
     ids=["trim", "stretch"],
 )
 def test_a_model_that_frames_views_is_queried_and_explained_as_it_sees_them(
