@@ -379,6 +379,11 @@ def test_max_aspect_evens_out_how_tall_a_section_is_drawn(tmp_path: Path) -> Non
         decode_image(tmp_path / "top.png", 32, trim=True, max_aspect=2),
         decode_image(tmp_path / "top.png", 32, trim=True),
     )
+    from simnet.data.images import STRETCH_SIDE, limit_aspect
+
+    thread = Image.new("RGB", (20_000, 2), (30, 30, 30))  # a 40,000-pixel upload ...
+    assert limit_aspect(thread, 1).size == (STRETCH_SIDE, STRETCH_SIDE)  # ... not 20,000 squared
+    assert limit_aspect(thread.transpose(Image.Transpose.ROTATE_90), 4).size == (1024, 4096)
 
 
 def test_index_skips_a_design_missing_a_view_with_a_counted_warning(

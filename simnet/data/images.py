@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 MAX_PIXELS = 64_000_000  # larger images are refused as decompression bombs
+STRETCH_SIDE = 4096  # limit_aspect: the longest side it leaves (data.image_size's most)
 # The most bytes an image file is read for: an uncompressed file of MAX_PIXELS pixels at the
 # widest (16-bit RGBA, 8 bytes a pixel) plus slack for headers, EXIF, ICC and thumbnails. A
 # larger file (a 50 GB sparse file named x.png, /dev/zero behind a link) is refused unread.
@@ -86,12 +87,15 @@ def limit_aspect(image: Image.Image, most: float) -> Image.Image:
     times the shorter. A package's section is drawn many times wider than tall, by a
     vertical exaggeration that differs from drawing to drawing; padded to a square, it
     would keep a few rows of the model's input. Stretched to at most ``most`` : 1, it
-    keeps more rows, and two exaggerations of one section look alike."""
+    keeps more rows, and two exaggerations of one section look alike. The longer side
+    is kept, up to :data:`STRETCH_SIDE` (a 40,000 x 1 upload is not grown to 40,000
+    squared)."""
     w, h = image.size
+    long = min(max(w, h), STRETCH_SIDE)
     if w > most * h:
-        return image.resize((w, max(1, round(w / most))), Image.Resampling.BICUBIC)
+        return image.resize((long, max(1, round(long / most))), Image.Resampling.BICUBIC)
     if h > most * w:
-        return image.resize((max(1, round(h / most)), h), Image.Resampling.BICUBIC)
+        return image.resize((max(1, round(long / most)), long), Image.Resampling.BICUBIC)
     return image
 
 
