@@ -82,6 +82,7 @@ class DataConfig:
                 self.max_aspect is None or self.max_aspect >= 1.0,
                 "data.max_aspect must be at least 1 (or null: aspect kept)",
             ),
+            at_most("data.max_aspect", self.max_aspect, 1000.0),
         ]
 
 
@@ -355,6 +356,7 @@ class TrainConfig:
                 "train.batch_size must hold at least two classes",
             ),
             (self.groups_per_batch >= 0, "train.groups_per_batch must be 0 (off) or more"),
+            at_most("train.groups_per_batch", self.groups_per_batch, 1_000_000),
             at_most("train.batch_size", self.batch_size, 1_000_000),
             (self.lr > 0, "train.lr must be positive"),
             at_most("train.lr", self.lr, 100.0),

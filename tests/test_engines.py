@@ -130,11 +130,12 @@ def test_cli_search_matches_whatever_the_engine(
         found[engine] = json.loads(capsys.readouterr().out)
     for a, b in zip(found["torch"], found["onnx"], strict=True):
         # the index was embedded by ONNX Runtime: a query finds itself at distance 0 there,
-        # and PyTorch (bf16 where the CPU has it) a hair away
+        # and PyTorch (bf16 where the CPU has it, 8 bits of mantissa) a hair away: 0.0076 in
+        # one full-suite run on an AMD EPYC with avx512_bf16, under 0.005 in most
         assert a["matches"][0]["path"] == b["matches"][0]["path"] == a["query"]
         assert b["matches"][0]["distance"] < 1e-5
         np.testing.assert_allclose(
-            [m["distance"] for m in a["matches"]], [m["distance"] for m in b["matches"]], atol=5e-3
+            [m["distance"] for m in a["matches"]], [m["distance"] for m in b["matches"]], atol=2e-2
         )
 
 
