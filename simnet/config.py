@@ -143,6 +143,7 @@ class ModelConfig:
     backbone: str = "compact"  # CNN1, from the backbone registry
     widths: list[int] = field(default_factory=lambda: [24, 48, 192, 256])  # compact: stem, blocks
     stem_stride: int = 1  # compact: 2 reads 2x2 patches, twice the image size at ~the same cost
+    pool_grid: int = 1  # compact: 1 a global max-pool; 2 keeps which quarter a feature is in
     scales: list[int] = field(
         default_factory=lambda: [2, 4]
     )  # CNN2/CNN3 down-sampling; [] = single-scale
@@ -186,6 +187,11 @@ class ModelConfig:
             (
                 self.stem_stride == 1 or self.backbone == "compact",
                 "model.stem_stride is the compact backbone's; other backbones take 1",
+            ),
+            (1 <= self.pool_grid <= 8, "model.pool_grid must be 1 to 8"),
+            (
+                self.pool_grid == 1 or self.backbone == "compact",
+                "model.pool_grid is the compact backbone's; other backbones take 1",
             ),
             (0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)"),
             (all(s >= 2 for s in self.scales), "model.scales must be down-sampling factors >= 2"),

@@ -4,6 +4,7 @@ import torch
 from simnet.config import ModelConfig, load_config
 from simnet.errors import SimNetError
 from simnet.models import ShallowBranch, SimNetModel, build_model, create_backbone, list_backbones
+from simnet.models.compact import CompactNet
 
 
 @pytest.mark.parametrize("scales", [[2, 4], [], [4]])
@@ -123,6 +124,22 @@ def test_a_stride_two_stem_reads_twice_the_size_onto_the_same_map() -> None:
         load_config(None, ["model.stem_stride=3"])
     with pytest.raises(SimNetError, match="stem_stride"):
         load_config(None, ["model.stem_stride=2", "model.backbone=resnet18"])
+
+
+def test_a_pool_grid_keeps_where_each_feature_peaks() -> None:
+    # the same weights pooled onto a 2 x 2 grid: each feature's maximum in each quarter,
+    # whose largest is the global max-pool's feature, so a part's place is kept
+    grid, whole = CompactNet((24, 32, 64), pool_grid=2), CompactNet((24, 32, 64))
+    whole.load_state_dict(grid.state_dict())
+    grid.eval(), whole.eval()
+    x = torch.randn(3, 3, 32, 32)
+    quarters = grid(x).view(3, 64, 2, 2)
+    assert grid.out_dim == 4 * 64 and quarters.shape[1:] == (64, 2, 2)
+    assert torch.allclose(quarters.amax(dim=(2, 3)), whole(x), atol=1e-6)
+    with pytest.raises(SimNetError, match="pool_grid"):
+        load_config(None, ["model.pool_grid=0"])
+    with pytest.raises(SimNetError, match="pool_grid"):
+        load_config(None, ["model.pool_grid=2", "model.backbone=resnet18"])
 
 
 def test_compact_backbone_whitens_its_stem_from_data() -> None:

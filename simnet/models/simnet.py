@@ -305,6 +305,7 @@ def build_model(
             config.backbone,
             widths=config.widths,
             stem_stride=config.stem_stride,
+            pool_grid=config.pool_grid,
             **(weights if load_weights else {}),
         )
     if config.finetune_layers is not None:
