@@ -197,3 +197,17 @@ def test_export_refuses_another_suffix(tiny_run: tuple[Path, Path], tmp_path: Pa
     assert main(["export", "--model", str(run), "--out", str(tmp_path / "m.bin")]) == 2
     assert "FILE.onnx or FILE.pt2" in capsys.readouterr().err
     assert not (tmp_path / "m.bin").exists()
+
+
+def test_a_grid_pooled_model_runs_in_onnx_runtime_as_in_pytorch() -> None:
+    # a 32 px view ends as a 3 x 3 map, whose 2 x 2 grid cells overlap: the exporter has no
+    # adaptive max-pool for that, and a traced negative division would shift the cells
+    config = Config()
+    config.model.pool_grid = 2
+    torch.manual_seed(0)
+    model = build_model(config.model).eval()
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        want = model.embed_images(x)
+    got = engines.OnnxNetwork(model, 32, None)(x)
+    assert torch.allclose(got, want, atol=1e-4)

@@ -136,6 +136,9 @@ def test_a_pool_grid_keeps_where_each_feature_peaks() -> None:
     quarters = grid(x).view(3, 64, 2, 2)
     assert grid.out_dim == 4 * 64 and quarters.shape[1:] == (64, 2, 2)
     assert torch.allclose(quarters.amax(dim=(2, 3)), whole(x), atol=1e-6)
+    for shape in [(2, 5, 4, 6), (2, 5, 3, 3), (1, 2, 7, 5)]:  # the adaptive pool's cells
+        maps = torch.randn(shape)
+        assert torch.equal(grid.grid_max(maps), grid.pool(maps))
     with pytest.raises(SimNetError, match="pool_grid"):
         load_config(None, ["model.pool_grid=0"])
     with pytest.raises(SimNetError, match="pool_grid"):

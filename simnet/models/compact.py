@@ -79,6 +79,7 @@ class CompactNet(nn.Module):
         self.blocks = nn.Sequential(
             *[ConvBlock(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)]
         )
+        self.pool_grid = pool_grid
         self.pool = nn.AdaptiveMaxPool2d(pool_grid)
         self.out_dim = int(widths[-1]) * pool_grid * pool_grid
 
@@ -98,7 +99,27 @@ class CompactNet(nn.Module):
         return convs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.blocks(self.stem(x))).flatten(1)  # (B, out_dim)
+        return self.grid_max(self.blocks(self.stem(x))).flatten(1)  # (B, out_dim)
+
+    def grid_max(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` -> ``(B, C, g, g)``: the maximum of each cell of a g x g grid,
+        the cells of an adaptive max-pool (they overlap where g does not divide the map:
+        a 32 px view ends as a 3 x 3 map). Taken as slices, rows then columns, which
+        ONNX exports; its exporter has no adaptive max-pool to cells that overlap."""
+        g = self.pool_grid
+        if g == 1:
+            return self.pool(x)
+        for dim in (2, 3):
+            n = x.shape[dim]
+            starts = [i * n // g for i in range(g)]
+            ends = [((i + 1) * n + g - 1) // g for i in range(g)]  # no negative division:
+            # traced for ONNX, whose integer division truncates where Python's floors
+            cells = [
+                x.narrow(dim, a, b - a).amax(dim, keepdim=True)
+                for a, b in zip(starts, ends, strict=True)
+            ]
+            x = torch.cat(cells, dim)
+        return x
 
 
 @register_backbone("compact")
