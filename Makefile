@@ -14,6 +14,7 @@ RUN    ?= runs/demo
 CIFAR  ?= ../shared/data/cifar10-jpg.tar.gz
 TRAIN_ARGS ?=   # e.g. TRAIN_ARGS="--epochs 1" for a quick look
 DEMO_EPOCHS ?= 16   # the preset has 80; 16 keep the demo within 10 minutes on a 2-core CPU
+TEST_WORKERS ?= 2   # pytest processes (pytest-xdist); 0 runs the suite in this one, auto one a core
 
 .PHONY: demo cifar test lint clean
 
@@ -70,7 +71,7 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy simnet
 
 test: lint
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 clean:
 	rm -rf $(VENV) runs
