@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import jsonschema
 import numpy as np
@@ -15,10 +16,14 @@ from PIL import Image
 from simnet.errors import SimNetError
 from simnet.packages.families import FAMILIES, build, build_spec, one_change, sample
 from simnet.packages.generate import (
+    VISIBLE_LEVELS,
+    VISIBLE_SHARE,
+    Task,
     design_params,
     design_seed,
     generate_packages,
     rerender,
+    shows,
     stackup_from_params,
 )
 from simnet.packages.render import STYLES, VIEWS
@@ -138,6 +143,39 @@ def test_generate_writes_the_library_layout_styles_and_copies(tmp_path) -> None:
         assert CHANGES[of["change"]] in differences(original, cp)
         # drawn in the original's styles, so that a copy and its original compare alike
         assert [d["style"] for d in cp["drawings"]] == [d["style"] for d in original["drawings"]]
+
+
+def differing_share(a: Path, b: Path) -> float:
+    """The largest share of a view's pixels that differ between two design folders."""
+    shares = []
+    for view in VIEWS:
+        with Image.open(a / f"{view}.png") as x, Image.open(b / f"{view}.png") as y:
+            pa, pb = (np.asarray(i.convert("RGB"), dtype=np.int16) for i in (x, y))
+        shares.append(float((np.abs(pa - pb) > VISIBLE_LEVELS).any(axis=2).mean()))
+    return max(shares)
+
+
+def test_one_change_copies_show_in_their_drawings(tmp_path: Path) -> None:
+    """A copy that cannot be told from its original in the drawings is not written: an
+    InFO-PoP's logic dies sit under its memory package, so one die more or fewer does not
+    show, and its copies change something that does."""
+    families = ["info-pop", "package-on-package"]
+    folders = generate_packages(
+        tmp_path / "lib", 12, seed=0, renders=1, variants=2, families=families, progress=False
+    )
+    copies = [f for f in folders if f.name.count("-") > f.parent.name.count("-") + 1]
+    assert len(copies) >= 12
+    for copy in copies:
+        of = json.loads((copy / "params.json").read_text())["variant_of"]
+        assert differing_share(copy.parent / of["design"], copy) >= VISIBLE_SHARE, copy.name
+    assert not [c for c in copies if c.parent.name == "info-pop" and c.name.endswith("-dies")]
+    seed = design_seed(0, "info-pop", 0)
+    base = Task("info-pop", seed, str(tmp_path / "x"), 128, ("filled",), 1, False)
+    spec = sample("info-pop", seed)
+    hidden = one_change("info-pop", spec, "dies", random.Random(seed + 3))
+    assert hidden is not None and not shows(base, spec, hidden[0])  # a die more, unseen
+    taller = one_change("info-pop", spec, "stack-height", random.Random(seed + 3))
+    assert taller is not None and shows(base, spec, taller[0])
 
 
 def test_same_seed_same_library_byte_for_byte(tmp_path) -> None:

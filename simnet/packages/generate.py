@@ -4,10 +4,10 @@ Layout: ``OUT/<family>/<design>/{top,front,side}.png`` and ``params.json`` (the 
 ground truth: :mod:`simnet.packages.schema`). With ``renders > 1`` each design also gets
 ``renders/<k>/{top,front,side}.png``: the same design drawn in other styles, which training
 uses as positives of the design (``data.labels=design``). With ``variants > 0`` each design
-gets one-change copies beside it, ``<design>-<change>/``: the same design with one visible
+gets one-change copies beside it, ``<design>-<change>/``: the same design with one
 attribute changed (a die or a memory stack more or fewer, the lid, the stack height, the
 bonding, the variant), drawn in the same styles, recorded in their params.json
-(``variant_of``).
+(``variant_of``). Only changes that show in the design's drawing are made (:func:`shows`).
 
 Everything is a function of ``seed``: the same call writes the same files, byte for byte,
 whatever the number of worker processes.
@@ -23,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from simnet.data.designs import RENDERS_DIR
@@ -40,6 +41,9 @@ MIN_SIZE, MAX_SIZE = 64, 2048
 MAX_DESIGNS = 1_000_000  # designs in one library
 MAX_RENDERS = 64  # drawings of one design
 MAX_VARIANTS = 64  # one-change copies of one design (fewer where fewer changes exist)
+# A one-change copy shows when a view of it differs from its original's in at least this
+# share of the pixels (25 of a 128 x 128 view), by more than this many levels
+VISIBLE_SHARE, VISIBLE_LEVELS = 0.0015, 24
 
 
 def design_seed(seed: int, family: str, index: int) -> int:
@@ -182,32 +186,78 @@ def generate_packages(
     root = Path(out)
     check_request(root, designs, size, renders, names, list(style_names))
     _check_count("--variants", variants, 0, MAX_VARIANTS)
-    tasks = []
+    bases = []
     for i in range(designs):
         family, index = names[i % len(names)], i // len(names)
-        name = design_name(family, index)
         s = design_seed(seed, family, index)
-        base = Task(family, s, str(root / family / name), size, style_names, renders, bottom)
+        folder = str(root / family / design_name(family, index))
+        bases.append(Task(family, s, folder, size, style_names, renders, bottom))
+    tasks = []
+    for base, changes in zip(bases, _all_changes(bases, variants, workers), strict=True):
         tasks.append(base)
-        for change in _changes(family, s, variants):
-            folder = str(root / family / f"{name}-{change}")
+        name = Path(base.folder).name
+        for change in changes:
+            folder = str(Path(base.folder).with_name(f"{name}-{change}"))
             tasks.append(Task(**{**base.__dict__, "folder": folder, "change": change, "of": name}))
     _run(tasks, workers, progress)
     log.info("wrote %d designs (%s) to %s", len(tasks), ", ".join(names), root)
     return [Path(t.folder) for t in tasks]
 
 
-def _changes(family: str, seed: int, count: int) -> list[str]:
-    """The changes of a design's one-change copies: ``count`` different ones, seeded."""
+def _all_changes(bases: list[Task], count: int, workers: int | None) -> list[list[str]]:
+    """The changes of each design's one-change copies (:func:`_changes`), worked out in
+    ``workers`` processes: each candidate is drawn to see that it shows."""
     if count <= 0:
-        return []
-    spec = sample(family, seed)
-    rng = random.Random(seed + 5)
-    possible = [
-        c for c in FAMILIES[family].changes if one_change(family, spec, c, random.Random(0))
-    ]
-    rng.shuffle(possible)
-    return sorted(possible[:count])
+        return [[] for _ in bases]
+    jobs = [(base, count) for base in bases]
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and len(jobs) >= 8:
+        with ProcessPoolExecutor(workers) as pool:
+            return list(pool.map(_changes, jobs, chunksize=8))
+    return [_changes(job) for job in jobs]
+
+
+def _changes(job: tuple[Task, int]) -> list[str]:
+    """The changes of a design's one-change copies: ``count`` different ones, seeded, each
+    one that shows in the design's own drawing (:func:`shows`); fewer where fewer do."""
+    base, count = job
+    spec = sample(base.family, base.seed)
+    possible = [c for c in FAMILIES[base.family].changes if _copy(base, spec, c) is not None]
+    random.Random(base.seed + 5).shuffle(possible)
+    chosen: list[str] = []
+    for change in possible:
+        if len(chosen) == count:
+            break
+        copy = _copy(base, spec, change)
+        if copy is not None and shows(base, spec, copy):
+            chosen.append(change)
+    return sorted(chosen)
+
+
+def _copy(base: Task, spec: dict, change: str) -> dict | None:
+    """The spec of the one-change copy :func:`_write_one` writes (the same seeded choice)."""
+    changed = one_change(base.family, spec, change, random.Random(base.seed + 3))
+    return None if changed is None else changed[0]
+
+
+def shows(base: Task, spec: dict, copy: dict) -> bool:
+    """Whether a one-change copy looks different: in the design's own drawing (its first
+    style and look, at the library's size) some view of the copy differs from the
+    original's in at least :data:`VISIBLE_SHARE` of its pixels, by more than
+    :data:`VISIBLE_LEVELS` in a channel. Some changes hide inside a package (the logic dies
+    of an InFO-PoP under its memory package, the dies of a PoP's top package stacked or
+    staggered); a copy that cannot be told from its original is no test of a model."""
+    style_name, style_seed = drawing_styles(base.seed, base.styles, 1)[0]
+    style = Style.make(style_name, style_seed)
+    a = render(build_spec(base.family, spec), base.size, style)
+    b = render(build_spec(base.family, copy), base.size, style)
+    for view in VIEWS:
+        pa, pb = np.asarray(a[view], dtype=np.int16), np.asarray(b[view], dtype=np.int16)
+        if pa.shape != pb.shape:
+            return True
+        if (np.abs(pa - pb) > VISIBLE_LEVELS).any(axis=2).mean() >= VISIBLE_SHARE:
+            return True
+    return False
 
 
 def _run(tasks: list[Task], workers: int | None, progress: bool) -> None:
@@ -249,6 +299,7 @@ __all__ = [
     "rerender",
     "design_seed",
     "design_params",
+    "shows",
     "stackup_from_params",
     "VIEWS",
     "BOTTOM",
