@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from simnet.data.designs import RENDERS_DIR
@@ -57,7 +58,7 @@ def design_name(family: str, index: int) -> str:
 
 @dataclass(frozen=True)
 class Task:
-    """One design folder to write: a design, or a one-change copy of one."""
+    """One design to write, with up to ``variants`` one-change copies beside it."""
 
     family: str
     seed: int
@@ -66,8 +67,7 @@ class Task:
     styles: tuple[str, ...]
     renders: int
     bottom: bool
-    change: str = ""  # "" for the design itself
-    of: str = ""  # the original design's folder name
+    variants: int = 0
 
 
 def drawing_styles(seed: int, styles: tuple[str, ...], renders: int) -> list[tuple[str, int]]:
@@ -82,33 +82,66 @@ def drawing_styles(seed: int, styles: tuple[str, ...], renders: int) -> list[tup
 
 def write_design(st: Stackup, folder: Path, style: Style, size: int, bottom: bool = False) -> dict:
     """Writes one drawing of a design (its views) into ``folder``; returns its record."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for view, image in render(st, size, style, bottom=bottom).items():
-        tmp = folder / f".{view}.png.tmp"
-        image.save(tmp, format="PNG")
-        tmp.replace(folder / f"{view}.png")
+    _save_views(render(st, size, style, bottom=bottom), folder)
     return drawing_info(st, size, style)
 
 
-def _write_one(task: Task) -> tuple[str, dict]:
-    """Builds, draws and writes one design folder; returns it and its params."""
+def _save_views(views: dict[str, Image.Image], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for view, image in views.items():
+        tmp = folder / f".{view}.png.tmp"
+        image.save(tmp, format="PNG")
+        tmp.replace(folder / f"{view}.png")
+
+
+def _write_group(task: Task) -> list[str]:
+    """Builds, draws and writes a design and its one-change copies (each a change that
+    shows in the design's own drawing, :func:`shows`); returns their folders."""
     spec = sample(task.family, task.seed)
-    variant_of = None
-    if task.change:
-        changed = one_change(task.family, spec, task.change, random.Random(task.seed + 3))
-        assert changed is not None
-        spec, before, after = changed
-        variant_of = {"design": task.of, "change": task.change, "from": before, "to": after}
+    own = _write_one(task, spec, Path(task.folder))
+    style = _own_style(task)
+    made: list[tuple[str, tuple[dict, object, object], dict[str, Image.Image]]] = []
+    for change in _candidates(task, spec):
+        if len(made) == task.variants:
+            break
+        changed = one_change(task.family, spec, change, random.Random(task.seed + 3))
+        if changed is None:
+            continue
+        drawn = render(build_spec(task.family, changed[0]), task.size, style, bottom=task.bottom)
+        if _differ(own, drawn):
+            made.append((change, changed, drawn))
+    folders = [task.folder]
+    name = Path(task.folder).name
+    for change, (copy, before, after), drawn in sorted(made, key=lambda m: m[0]):
+        folder = Path(task.folder).with_name(f"{name}-{change}")
+        variant_of = {"design": name, "change": change, "from": before, "to": after}
+        _write_one(task, copy, folder, variant_of, drawn)
+        folders.append(str(folder))
+    return folders
+
+
+def _write_one(
+    task: Task,
+    spec: dict,
+    folder: Path,
+    variant_of: dict | None = None,
+    own: dict[str, Image.Image] | None = None,
+) -> dict[str, Image.Image]:
+    """Writes one design folder (its drawings and params.json); returns the views of its
+    own drawing (``own`` where they are drawn already)."""
     st = build_spec(task.family, spec)
-    folder = Path(task.folder)
     drawings = []
     for k, (name, style_seed) in enumerate(drawing_styles(task.seed, task.styles, task.renders)):
-        where = folder if k == 0 else folder / RENDERS_DIR / str(k)
-        info = write_design(st, where, Style.make(name, style_seed), task.size, task.bottom)
+        style = Style.make(name, style_seed)
+        views = own if k == 0 and own is not None else render(st, task.size, style, task.bottom)
+        own = views if k == 0 else own
+        _save_views(views, folder if k == 0 else folder / RENDERS_DIR / str(k))
+        info = drawing_info(st, task.size, style)
         drawings.append({"path": "." if k == 0 else f"{RENDERS_DIR}/{k}", **info})
     params = design_params(st, folder.name, task.seed, drawings, variant_of)
     atomic_write_text(folder / "params.json", json.dumps(params, indent=1) + "\n")
-    return task.folder, params
+    assert own is not None
+    return own
 
 
 def _check_count(option: str, value: int, low: int, high: int) -> None:
@@ -186,71 +219,51 @@ def generate_packages(
     root = Path(out)
     check_request(root, designs, size, renders, names, list(style_names))
     _check_count("--variants", variants, 0, MAX_VARIANTS)
-    bases = []
+    tasks = []
     for i in range(designs):
         family, index = names[i % len(names)], i // len(names)
-        s = design_seed(seed, family, index)
         folder = str(root / family / design_name(family, index))
-        bases.append(Task(family, s, folder, size, style_names, renders, bottom))
-    tasks = []
-    for base, changes in zip(bases, _all_changes(bases, variants, workers), strict=True):
-        tasks.append(base)
-        name = Path(base.folder).name
-        for change in changes:
-            folder = str(Path(base.folder).with_name(f"{name}-{change}"))
-            tasks.append(Task(**{**base.__dict__, "folder": folder, "change": change, "of": name}))
-    _run(tasks, workers, progress)
-    log.info("wrote %d designs (%s) to %s", len(tasks), ", ".join(names), root)
-    return [Path(t.folder) for t in tasks]
+        s = design_seed(seed, family, index)
+        tasks.append(Task(family, s, folder, size, style_names, renders, bottom, variants))
+    folders = [Path(f) for group in _run(tasks, workers, progress) for f in group]
+    log.info("wrote %d designs (%s) to %s", len(folders), ", ".join(names), root)
+    return folders
 
 
-def _all_changes(bases: list[Task], count: int, workers: int | None) -> list[list[str]]:
-    """The changes of each design's one-change copies (:func:`_changes`), worked out in
-    ``workers`` processes: each candidate is drawn to see that it shows."""
-    if count <= 0:
-        return [[] for _ in bases]
-    jobs = [(base, count) for base in bases]
-    workers = workers or os.cpu_count() or 1
-    if workers > 1 and len(jobs) >= 8:
-        with ProcessPoolExecutor(workers) as pool:
-            return list(pool.map(_changes, jobs, chunksize=8))
-    return [_changes(job) for job in jobs]
+def _candidates(task: Task, spec: dict) -> list[str]:
+    """The changes a design's copies are tried with, in a seeded order."""
+    if task.variants <= 0:
+        return []
+    possible = [
+        c
+        for c in FAMILIES[task.family].changes
+        if one_change(task.family, spec, c, random.Random(0)) is not None
+    ]
+    random.Random(task.seed + 5).shuffle(possible)
+    return possible
 
 
-def _changes(job: tuple[Task, int]) -> list[str]:
-    """The changes of a design's one-change copies: ``count`` different ones, seeded, each
-    one that shows in the design's own drawing (:func:`shows`); fewer where fewer do."""
-    base, count = job
-    spec = sample(base.family, base.seed)
-    possible = [c for c in FAMILIES[base.family].changes if _copy(base, spec, c) is not None]
-    random.Random(base.seed + 5).shuffle(possible)
-    chosen: list[str] = []
-    for change in possible:
-        if len(chosen) == count:
-            break
-        copy = _copy(base, spec, change)
-        if copy is not None and shows(base, spec, copy):
-            chosen.append(change)
-    return sorted(chosen)
+def _own_style(task: Task) -> Style:
+    """The style of a design's own drawing (its first)."""
+    name, style_seed = drawing_styles(task.seed, task.styles, 1)[0]
+    return Style.make(name, style_seed)
 
 
-def _copy(base: Task, spec: dict, change: str) -> dict | None:
-    """The spec of the one-change copy :func:`_write_one` writes (the same seeded choice)."""
-    changed = one_change(base.family, spec, change, random.Random(base.seed + 3))
-    return None if changed is None else changed[0]
+def shows(task: Task, spec: dict, copy: dict) -> bool:
+    """Whether a one-change copy looks different from its original in the design's own
+    drawing (its first style and look, at the library's size): :func:`_differ`."""
+    style = _own_style(task)
+    a = render(build_spec(task.family, spec), task.size, style)
+    b = render(build_spec(task.family, copy), task.size, style)
+    return _differ(a, b)
 
 
-def shows(base: Task, spec: dict, copy: dict) -> bool:
-    """Whether a one-change copy looks different: in the design's own drawing (its first
-    style and look, at the library's size) some view of the copy differs from the
-    original's in at least :data:`VISIBLE_SHARE` of its pixels, by more than
-    :data:`VISIBLE_LEVELS` in a channel. Some changes hide inside a package (the logic dies
-    of an InFO-PoP under its memory package, the dies of a PoP's top package stacked or
-    staggered); a copy that cannot be told from its original is no test of a model."""
-    style_name, style_seed = drawing_styles(base.seed, base.styles, 1)[0]
-    style = Style.make(style_name, style_seed)
-    a = render(build_spec(base.family, spec), base.size, style)
-    b = render(build_spec(base.family, copy), base.size, style)
+def _differ(a: dict[str, Image.Image], b: dict[str, Image.Image]) -> bool:
+    """Some view of ``b`` differs from ``a``'s in at least :data:`VISIBLE_SHARE` of its
+    pixels, by more than :data:`VISIBLE_LEVELS` in a channel. Some changes hide inside a
+    package (the logic dies of an InFO-PoP under its memory package, the dies of a PoP's
+    top package stacked or staggered); a copy that cannot be told from its original is no
+    test of a model, so it is not made."""
     for view in VIEWS:
         pa, pb = np.asarray(a[view], dtype=np.int16), np.asarray(b[view], dtype=np.int16)
         if pa.shape != pb.shape:
@@ -260,18 +273,21 @@ def shows(base: Task, spec: dict, copy: dict) -> bool:
     return False
 
 
-def _run(tasks: list[Task], workers: int | None, progress: bool) -> None:
+def _run(tasks: list[Task], workers: int | None, progress: bool) -> list[list[str]]:
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(tasks), desc="generating designs", unit="design", disable=not progress)
+    written = []
     if workers > 1 and len(tasks) >= 8:
         with ProcessPoolExecutor(workers) as pool:
-            for _ in pool.map(_write_one, tasks, chunksize=4):
+            for folders in pool.map(_write_group, tasks, chunksize=4):
+                written.append(folders)
                 bar.update()
     else:
         for task in tasks:
-            _write_one(task)
+            written.append(_write_group(task))
             bar.update()
     bar.close()
+    return written
 
 
 def rerender(
