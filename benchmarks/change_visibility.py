@@ -22,30 +22,22 @@ import numpy as np
 from PIL import Image
 
 from simnet.data.images import pad_square, trim_to_content
-from simnet.packages.generate import VIEWS, VISIBLE_LEVELS, VISIBLE_SHARE
+from simnet.packages.generate import VIEWS, VISIBLE_SHARE, changed_share
 
 COPY = re.compile(r"^(?P<design>.+-\d{4})-(?P<change>[a-z-]+)$")
 
 
-def views(folder: Path, size: int | None) -> list[np.ndarray]:
+def views(folder: Path, size: int | None) -> dict[str, Image.Image]:
     """A design's views as written (``size`` None) or as the preset's model sees them."""
-    out = []
+    out = {}
     for view in VIEWS:
         with Image.open(folder / f"{view}.png") as image:
             rgb = image.convert("RGB")
         if size:
             framed = pad_square(trim_to_content(rgb, max_aspect=1))
             rgb = framed.resize((size, size), Image.Resampling.BILINEAR)
-        out.append(np.asarray(rgb, dtype=np.int16))
+        out[view] = rgb
     return out
-
-
-def share(a: list[np.ndarray], b: list[np.ndarray]) -> float:
-    """The largest share of a view's pixels that differ (NaN where the sizes differ)."""
-    if any(x.shape != y.shape for x, y in zip(a, b, strict=True)):
-        return float("nan")
-    differ = [(np.abs(x - y) > VISIBLE_LEVELS).any(axis=2) for x, y in zip(a, b, strict=True)]
-    return max(float(d.mean()) for d in differ)
 
 
 def main() -> None:
@@ -60,8 +52,8 @@ def main() -> None:
             continue
         original = folder.parent / match["design"]
         of = json.loads((folder / "params.json").read_text())["variant_of"]
-        drawn = share(views(original, None), views(folder, None))
-        seen = share(views(original, args.size), views(folder, args.size))
+        drawn = changed_share(views(original, None), views(folder, None))
+        seen = changed_share(views(original, args.size), views(folder, args.size))
         found[of["change"]].append((drawn, seen, folder.name))
     print(f"{args.library}: share of pixels that differ, in the view that differs most")
     head = ["change", "copies", "drawn: median", "least", f"{args.size} px: median", "hidden"]

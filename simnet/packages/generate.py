@@ -259,18 +259,26 @@ def shows(task: Task, spec: dict, copy: dict) -> bool:
 
 
 def _differ(a: dict[str, Image.Image], b: dict[str, Image.Image]) -> bool:
-    """Some view of ``b`` differs from ``a``'s in at least :data:`VISIBLE_SHARE` of its
-    pixels, by more than :data:`VISIBLE_LEVELS` in a channel. Some changes hide inside a
-    package (the logic dies of an InFO-PoP under its memory package, the dies of a PoP's
-    top package stacked or staggered); a copy that cannot be told from its original is no
-    test of a model, so it is not made."""
+    """Some view of ``b`` differs from ``a``'s (:func:`changed_share`) in at least
+    :data:`VISIBLE_SHARE` of its pixels. Some changes hide inside a package (the logic
+    dies of an InFO-PoP under its memory package, the dies of a PoP's top package stacked
+    or staggered); a copy that cannot be told from its original is no test of a model, so
+    it is not made."""
+    return changed_share(a, b) >= VISIBLE_SHARE
+
+
+def changed_share(a: dict[str, Image.Image], b: dict[str, Image.Image]) -> float:
+    """The largest share of a view's pixels that differ between two drawings of a design
+    (the same views, as images), by more than :data:`VISIBLE_LEVELS` in a channel; 1.0
+    where a view's size differs."""
+    shares = [0.0]
     for view in VIEWS:
-        pa, pb = np.asarray(a[view], dtype=np.int16), np.asarray(b[view], dtype=np.int16)
+        pa = np.asarray(a[view].convert("RGB"), dtype=np.int16)
+        pb = np.asarray(b[view].convert("RGB"), dtype=np.int16)
         if pa.shape != pb.shape:
-            return True
-        if (np.abs(pa - pb) > VISIBLE_LEVELS).any(axis=2).mean() >= VISIBLE_SHARE:
-            return True
-    return False
+            return 1.0
+        shares.append(float((np.abs(pa - pb) > VISIBLE_LEVELS).any(axis=2).mean()))
+    return max(shares)
 
 
 def _run(tasks: list[Task], workers: int | None, progress: bool) -> list[list[str]]:
@@ -316,6 +324,7 @@ __all__ = [
     "design_seed",
     "design_params",
     "shows",
+    "changed_share",
     "stackup_from_params",
     "VIEWS",
     "BOTTOM",
