@@ -13,7 +13,7 @@ copies (same seed, so the same designs and the same test split) drawn in every s
 - attribute accuracy per attribute, over the held-out designs' drawings.
 
     python benchmarks/design_styles.py --out runs/styles [--hold-out dimensioned true-scale]
-        [--epochs N] [--variants 1] [--set augment.greyscale=0.3 ...]
+        [--epochs N] [--variants 1] [--train-designs N] [--set augment.greyscale=0.3 ...]
     python benchmarks/design_styles.py --out runs/styles --frozen efficientnet_lite0
         [--image-size 224]   # no training: ImageNet features of each view, concatenated
 """
@@ -35,13 +35,22 @@ from simnet.runtime import cpu_name
 from simnet.train import train
 
 
-def libraries(out: Path, designs: int, held_out: list[str], variants: int) -> tuple[Path, Path]:
-    """The training library (no held-out style) and the evaluation one (every style)."""
+def libraries(
+    out: Path, designs: int, held_out: list[str], variants: int, train_designs: int | None = None
+) -> tuple[Path, Path]:
+    """The training library (no held-out style) and the evaluation one (every style).
+
+    ``train_designs`` (default ``designs``) draws a larger or smaller training library: its
+    first ``designs`` designs are the evaluation library's (a design's seed depends on its
+    family and number only) and the test split is by a hash of the design's name, so the
+    held-out designs stay out of training at any size."""
     seen = [DEFAULT_STYLE, *(s for s in STYLES if s != DEFAULT_STYLE and s not in held_out)]
-    train_lib, eval_lib = out / "train-library", out / "eval-library"
+    train_designs = train_designs or designs
+    name = "train-library" if train_designs == designs else f"train-library-{train_designs}"
+    train_lib, eval_lib = out / name, out / "eval-library"
     if not train_lib.exists():
         generate_packages(
-            train_lib, designs, renders=4, styles=seen, variants=variants, progress=False
+            train_lib, train_designs, renders=4, styles=seen, variants=variants, progress=False
         )
     if not eval_lib.exists():
         every = [DEFAULT_STYLE, *(s for s in STYLES if s != DEFAULT_STYLE)]
@@ -56,6 +65,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/styles"))
     parser.add_argument("--hold-out", nargs="+", default=["dimensioned", "true-scale"])
     parser.add_argument("--designs", type=int, default=600)
+    parser.add_argument(
+        "--train-designs", type=int, help="designs in the training library (default: --designs)"
+    )
     parser.add_argument("--epochs", type=int, help="default: the preset's")
     parser.add_argument("--variants", type=int, default=1, help="one-change copies per design")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
@@ -65,7 +77,9 @@ def main() -> None:
     )
     parser.add_argument("--image-size", type=int, default=224, help="with --frozen (224)")
     args = parser.parse_args()
-    train_lib, eval_lib = libraries(args.out, args.designs, args.hold_out, args.variants)
+    train_lib, eval_lib = libraries(
+        args.out, args.designs, args.hold_out, args.variants, args.train_designs
+    )
     if args.frozen:
         args.name = f"frozen-{args.frozen}-{args.image_size}"
         net = frozen(args.frozen, args.image_size)
