@@ -40,10 +40,10 @@ def libraries(
 ) -> tuple[Path, Path]:
     """The training library (no held-out style) and the evaluation one (every style).
 
-    ``train_designs`` (default ``designs``) draws a larger or smaller training library: its
-    first ``designs`` designs are the evaluation library's (a design's seed depends on its
-    family and number only) and the test split is by a hash of the design's name, so the
-    held-out designs stay out of training at any size."""
+    ``train_designs`` (default ``designs``) draws a larger or smaller training library. The
+    smaller library's designs are the first of the larger one's, byte for byte (a design's
+    seed depends on its family and number only), and the test split is a hash of the
+    design's name, so the held-out designs stay out of training at any size."""
     seen = [DEFAULT_STYLE, *(s for s in STYLES if s != DEFAULT_STYLE and s not in held_out)]
     train_designs = train_designs or designs
     name = "train-library" if train_designs == designs else f"train-library-{train_designs}"
