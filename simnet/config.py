@@ -160,7 +160,9 @@ class ModelConfig:
     pretrained: bool = False  # CNN1 starts from torchvision's ImageNet weights (cache/download)
     weights: str | None = None  # ... or from this local file (a torchvision state dict)
     finetune_layers: int | None = None  # train only CNN1's top N layers (paper: 2); None: all
-    classes: int = 0  # a cosine classifier head of this many classes (loss.name=cross-entropy)
+    # a cosine classifier head of this many classes (loss.name=cross-entropy, or
+    # loss.identity_weight); training sets it from the data
+    classes: int = 0
     # Designs: heads that predict these attributes (simnet.packages.attributes) from the
     # design embedding, trained with it; compare and search name the ones that differ.
     attributes: list[str] = field(default_factory=list)
@@ -236,6 +238,10 @@ class LossConfig:
     group_radius: float = 0.8  # different designs of one family pulled within this distance
     group_margin: float = 1.2  # designs of different families pushed beyond it
     attribute_weight: float = 0.5  # cross-entropy of the model.attributes heads, per head
+    # Identity loss beside the contrastive one: a cosine classifier over the training
+    # classes (with data.labels=design, each design), so that every step pushes each image
+    # away from every class, not only from the negatives its batch holds. 0 = off.
+    identity_weight: float = 0.0
 
     def checks(self) -> list[Check]:
         return [
@@ -250,6 +256,13 @@ class LossConfig:
             at_most("loss.group_weight", self.group_weight, 1000.0),
             (self.attribute_weight >= 0, "loss.attribute_weight must be 0 or positive"),
             at_most("loss.attribute_weight", self.attribute_weight, 1000.0),
+            (self.identity_weight >= 0, "loss.identity_weight must be 0 (off) or positive"),
+            at_most("loss.identity_weight", self.identity_weight, 1000.0),
+            (
+                not (self.identity_weight and self.name == "cross-entropy"),
+                "loss.identity_weight is the contrastive loss's companion: "
+                "loss.name=cross-entropy trains the classifier alone",
+            ),
         ]
 
 

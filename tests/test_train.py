@@ -255,6 +255,43 @@ def test_cross_entropy_trains_a_classifier_baseline(tmp_path: Path) -> None:
     assert 0.0 <= result["knn_accuracy"] <= 1.0  # its features searched by 1-NN
 
 
+def test_the_identity_loss_trains_a_class_head_beside_the_pairs(tmp_path: Path) -> None:
+    from simnet.inference import SimNet
+
+    data = make_tree(tmp_path / "data", per_class=20)
+    identity = ["loss.identity_weight=1", "train.lr=0.1", "train.epochs=20"]
+    identity += ["model.widths=[8,16,32,32]", "model.embedding_dim=32"]
+    run = train(config_for(data, *identity), tmp_path / "run", progress=False)
+    assert load_config(run / "config.yaml").model.classes == 4  # the data's classes
+    net = SimNet.load(run)  # the head loads with the model
+    files = sorted(data.glob("*/*.png"))
+    with torch.no_grad():
+        logits = net.model.logits(torch.from_numpy(net.embed_files(files)[0]).float())
+    names = sorted(p.name for p in data.iterdir())
+    truth = np.array([names.index(p.parent.name) for p in files])
+    assert (logits.argmax(1).numpy() == truth).mean() > 0.8  # trained: chance is 0.25
+
+
+def test_the_identity_loss_adds_its_weighted_cross_entropy_to_the_step() -> None:
+    import copy
+
+    import torch.nn.functional as F
+
+    identity = ["model.classes=4", "loss.identity_weight=0.5", "train.bf16=off"]  # exact sums
+    config = load_config(None, [*SMALL, *identity])
+    with_identity = step.build_parts(config, 10)
+    without = step.build_parts(
+        config.replace(loss={"identity_weight": 0.0}), 10, copy.deepcopy(with_identity.model)
+    )
+    x, labels = torch.rand(8, 3, 32, 32), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    with_identity.model.train()
+    with torch.no_grad():
+        expected = F.cross_entropy(with_identity.model.logits(with_identity.model(x)), labels)
+    loss, _ = step.train_step(with_identity, x, labels, lam=1.0)
+    plain, _ = step.train_step(without, x, labels, lam=1.0)
+    assert loss == pytest.approx(plain + 0.5 * float(expected), rel=1e-4)
+
+
 def _rewrite_checkpoint(run: Path, change) -> None:
     state = load_state(run)
     save_state(run, change(state))

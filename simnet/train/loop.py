@@ -326,14 +326,15 @@ def start_run(
     set_threads(t.threads or max(1, (os.cpu_count() or 1) // world.local_size))  # shared cores
     seed_everything(t.seed)
     classify = config.loss.name == "cross-entropy"
+    per_class = classify or config.loss.identity_weight > 0  # a head of the data's classes
     # First: missing weights fail before any decoding (a classifier needs the class count).
-    model = None if classify else _network(config, model_object)
+    model = None if per_class else _network(config, model_object)
     data_path = _data_path(config, dataset_name)
     with _first_process_first(world):  # the first decodes the data into the cache
         data = training_data(config, data_path, train_images)
     if classify and data.pairs_csv:
         raise SimNetError("loss.name=cross-entropy needs single images with class labels")
-    config = _resolved(config, data_path, len(data.classes) if classify else None, world)
+    config = _resolved(config, data_path, len(data.classes) if per_class else None, world)
     if model_object is not None:  # a run that cannot be rebuilt from its config says so
         config = config.replace(model={"backbone": object_name(model_object)})
     model = model if model is not None else _network(config, model_object)
@@ -505,7 +506,7 @@ def validation_loss(parts: Parts, val: ImageSet, config: Config) -> float:
     labels = torch.from_numpy(val.labels[index])
     with autocast(parts.bf16, parts.device):
         embeddings = model(to_input(images).to(parts.device)).float()
-    if model.classifier is not None:
+    if parts.classify:
         return float(F.cross_entropy(model.logits(embeddings), labels.to(parts.device)))
     pos, neg = candidate_pairs(labels)
     return float(parts.loss(embeddings, Pairs.cat([pos, neg]).to(parts.device)))

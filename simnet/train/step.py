@@ -44,6 +44,8 @@ class Parts:
     group_loss: GroupLoss | None = None  # with loss.group_weight > 0 and grouped labels
     group_weight: float = 0.0
     attribute_weight: float = 0.0  # per attribute head, when the model has heads
+    classify: bool = False  # the classifier baseline: cross-entropy alone, no pairs
+    identity_weight: float = 0.0  # the classifier's cross-entropy beside the pairs' loss
     world: World = World()
     shards: int = 1  # batch-norm groups per batch: one per process, or ghost batches
     forward: torch.nn.Module | None = None  # the DDP wrapper, when distributed
@@ -145,6 +147,8 @@ def build_parts(
         group_loss=group,
         group_weight=lc.group_weight,
         attribute_weight=lc.attribute_weight,
+        classify=lc.name == "cross-entropy",
+        identity_weight=lc.identity_weight if model.classifier is not None else 0.0,
         world=world,
         shards=shard_count(config, world),
         device=device,
@@ -183,7 +187,7 @@ def train_step(
     x, labels = x.to(device, non_blocking=True), labels.to(device, non_blocking=True)
     groups = groups.to(device, non_blocking=True) if groups is not None else None
     embeddings = _embed_batch(parts, x)  # (B, D) float32, unit norm: the whole batch
-    if parts.model.classifier is not None:  # the classifier baseline: no pairs
+    if parts.classify:  # the classifier baseline: no pairs
         loss = F.cross_entropy(parts.model.logits(embeddings), labels)
         stats = {"positives": 0, "negatives": 0}
         return _finish_step(parts, loss), stats
@@ -195,6 +199,9 @@ def train_step(
     if len(parts.model.attribute_heads) and attributes is not None and parts.attribute_weight:
         heads = attribute_loss(parts.model, embeddings, attributes.to(device))
         loss = loss + parts.attribute_weight * sum(heads.values())
+    if parts.identity_weight:
+        identity = F.cross_entropy(parts.model.logits(embeddings.float()), labels)
+        loss = loss + parts.identity_weight * identity
     if parts.shards > 1:  # pairs whose images were embedded in different slices
         size = len(labels) // parts.shards
         stats["cross_shard"] = int(((pairs.a // size) != (pairs.b // size)).sum())
