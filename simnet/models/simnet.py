@@ -81,8 +81,9 @@ class SimNetModel(nn.Module):
         self.views = views
         self.view_fusion = view_fusion
         self.input_size = input_size
-        self.classifier = nn.Linear(embedding_dim, classes, bias=False) if classes else None
         self.embedding_dim = embedding_dim * views if view_fusion == "concat" else embedding_dim
+        # over the (design) embedding, as the attribute heads
+        self.classifier = nn.Linear(self.embedding_dim, classes, bias=False) if classes else None
         self.attribute_heads = nn.ModuleDict(
             {
                 name: nn.Linear(self.embedding_dim, n, bias=False)

@@ -1,0 +1,119 @@
+"""Are redrawn designs found when their drawings are edited in ways no training saw?
+
+The library's held-out designs (the test split, originals only), their default drawings
+edited in one way each, searched among all the library's designs in the default style:
+re-identification rank 1 and the family of the first match, per edit, per model.
+
+    python benchmarks/design_edits.py runs/styles-v/id01 [more runs ...] \
+        [--library runs/styles-v/eval-library]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from simnet.data.cache import TEST, hash_split
+from simnet.inference import SimNet
+from simnet.packages.attributes import read_params
+from simnet.runtime import cpu_name
+
+VIEWS = ("top", "front", "side")
+
+
+def frame_and_title(im: Image.Image) -> Image.Image:
+    """A drawing frame around the view and a title line under it."""
+    w, h = im.size
+    sheet = Image.new("RGB", (w + 24, h + 40), im.getpixel((0, 0)))
+    sheet.paste(im, (12, 12))
+    draw = ImageDraw.Draw(sheet)
+    draw.rectangle([2, 2, w + 21, h + 37], outline=(0, 0, 0), width=1)
+    draw.line([(2, h + 24), (w + 21, h + 24)], fill=(0, 0, 0))
+    draw.text((8, h + 26), "DWG 0042 REV B", fill=(0, 0, 0))
+    return sheet
+
+
+def third_resolution(im: Image.Image) -> Image.Image:
+    w, h = im.size
+    return im.resize((w // 3, h // 3), Image.Resampling.BILINEAR).resize(
+        (w, h), Image.Resampling.NEAREST
+    )
+
+
+def sepia(im: Image.Image) -> Image.Image:
+    grey = np.asarray(im).astype(float) @ [0.299, 0.587, 0.114] / 255
+    tinted = np.stack([grey, grey * 0.85, grey * 0.6], -1) * 0.9 + 0.08
+    return Image.fromarray((tinted.clip(0, 1) * 255).astype(np.uint8))
+
+
+def wide_canvas(im: Image.Image) -> Image.Image:
+    w, h = im.size
+    sheet = Image.new("RGB", (w * 2, h), im.getpixel((0, 0)))
+    sheet.paste(im, (w // 2, 0))
+    return sheet
+
+
+def quarter_turn(im: Image.Image) -> Image.Image:
+    return im.rotate(90, expand=True, fillcolor=im.getpixel((0, 0)))
+
+
+EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "frame and title line": frame_and_title,
+    "a third of the resolution": third_resolution,
+    "sepia": sepia,
+    "twice as wide a canvas": wide_canvas,
+    "turned 90 degrees": quarter_turn,
+}
+
+
+def held_out_originals(designs: list[Path], test_fraction: float = 0.2) -> list[Path]:
+    """The designs of the test split that are not one-change copies."""
+    test = [d for d in designs if hash_split(d.name, test_fraction) == TEST]
+    return [d for d in test if not (read_params(d) or {}).get("variant_of")]
+
+
+def write_edits(queries: list[Path], out: Path) -> None:
+    for name, edit in EDITS.items():
+        for design in queries:
+            folder = out / name / design.parent.name / design.name
+            folder.mkdir(parents=True, exist_ok=True)
+            for view in VIEWS:
+                edit(Image.open(design / f"{view}.png").convert("RGB")).save(folder / f"{view}.png")
+
+
+def evaluate(run: Path, designs: list[Path], queries: list[Path], edited: Path) -> None:
+    net = SimNet.load(run)
+    gallery, kept, _ = net.embed_files(designs)
+    names = [Path(k) for k in kept]
+    for name in EDITS:
+        emb, found, _ = net.embed_files([edited / name / q.parent.name / q.name for q in queries])
+        first = [names[i] for i in np.argmax(emb @ gallery.T, axis=1)]
+        asked = [Path(k) for k in found]
+        pairs = list(zip(first, asked, strict=True))
+        reid = np.mean([f.name == a.name for f, a in pairs])
+        family = np.mean([f.parent.name == a.parent.name for f, a in pairs])
+        print(f"{run.name:<10}{name:<28}{reid:>8.3f}{family:>9.3f}{len(asked):>6}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--library", type=Path, default=Path("runs/styles-v/eval-library"))
+    args = parser.parse_args()
+    designs = sorted(p.parent for p in args.library.glob("*/*/params.json"))
+    queries = held_out_originals(designs)
+    print(f"{len(queries)} held-out designs, {len(designs)} in the library ({cpu_name()})")
+    print(f"{'model':<10}{'edit':<28}{'re-id@1':>8}{'family':>9}{'count':>6}")
+    with tempfile.TemporaryDirectory() as tmp:
+        write_edits(queries, Path(tmp))
+        for run in args.runs:
+            evaluate(run, designs, queries, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
