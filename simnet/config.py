@@ -240,7 +240,8 @@ class LossConfig:
     attribute_weight: float = 0.5  # cross-entropy of the model.attributes heads, per head
     # Identity loss beside the contrastive one: a cosine classifier over the training
     # classes (with data.labels=design, each design), so that every step pushes each image
-    # away from every class, not only from the negatives its batch holds. 0 = off.
+    # away from every class, not only from the negatives its batch holds. 0 = off; with
+    # loss.name=cross-entropy the classifier is all there is, and this is not used.
     identity_weight: float = 0.0
 
     def checks(self) -> list[Check]:
@@ -258,11 +259,6 @@ class LossConfig:
             at_most("loss.attribute_weight", self.attribute_weight, 1000.0),
             (self.identity_weight >= 0, "loss.identity_weight must be 0 (off) or positive"),
             at_most("loss.identity_weight", self.identity_weight, 1000.0),
-            (
-                not (self.identity_weight and self.name == "cross-entropy"),
-                "loss.identity_weight is the contrastive loss's companion: "
-                "loss.name=cross-entropy trains the classifier alone",
-            ),
         ]
 
 

@@ -256,6 +256,8 @@ def test_cross_entropy_trains_a_classifier_baseline(tmp_path: Path) -> None:
 
 
 def test_the_identity_loss_trains_a_class_head_beside_the_pairs(tmp_path: Path) -> None:
+    import torch.nn.functional as F
+
     from simnet.inference import SimNet
 
     data = make_tree(tmp_path / "data", per_class=20)
@@ -265,11 +267,15 @@ def test_the_identity_loss_trains_a_class_head_beside_the_pairs(tmp_path: Path) 
     assert load_config(run / "config.yaml").model.classes == 4  # the data's classes
     net = SimNet.load(run)  # the head loads with the model
     files = sorted(data.glob("*/*.png"))
+    names = sorted(p.name for p in data.iterdir())
+    truth = torch.tensor([names.index(p.parent.name) for p in files])
     with torch.no_grad():
         logits = net.model.logits(torch.from_numpy(net.embed_files(files)[0]).float())
-    names = sorted(p.name for p in data.iterdir())
-    truth = np.array([names.index(p.parent.name) for p in files])
-    assert (logits.argmax(1).numpy() == truth).mean() > 0.8  # trained: chance is 0.25
+    # Trained: 0.12-0.52 and 0.80-1.00 over four test splits (the split is a hash of the
+    # path); a random head on the same embeddings: 2.9-4.1 and 0.25-0.50. A uniform guess
+    # has a cross-entropy of log 4 = 1.39.
+    assert F.cross_entropy(logits, truth) < 0.5 * math.log(4)
+    assert (logits.argmax(1) == truth).float().mean() > 0.7
 
 
 def test_the_identity_loss_adds_its_weighted_cross_entropy_to_the_step() -> None:
