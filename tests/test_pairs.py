@@ -81,6 +81,17 @@ def test_a_pairs_csv_trains_a_model_that_tells_pairs_apart(tmp_path: Path) -> No
     assert result["roc_auc"] > 0.85, result
 
 
+def test_a_pairs_csv_turns_the_identity_loss_off_and_says_so(tmp_path: Path, caplog) -> None:
+    path = write_pairs(tmp_path)
+    overrides = [f"data.source={path}", "model.widths=[8,16,32,32]", "model.embedding_dim=16"]
+    overrides += ["train.batch_size=64", "train.per_class=8", "train.epochs=1"]
+    with caplog.at_level("WARNING"):
+        config = load_config(None, [*overrides, "loss.identity_weight=0.1"])
+        run = train(config, tmp_path / "r", progress=False)
+    assert "the identity loss is off" in caplog.text
+    assert load_config(run / "config.yaml").model.classes == 0  # no classifier was built
+
+
 @pytest.mark.parametrize(
     ("rows", "message"),
     [

@@ -326,14 +326,15 @@ def start_run(
     set_threads(t.threads or max(1, (os.cpu_count() or 1) // world.local_size))  # shared cores
     seed_everything(t.seed)
     classify = config.loss.name == "cross-entropy"
-    per_class = classify or config.loss.identity_weight > 0  # a head of the data's classes
+    identity = config.loss.identity_weight > 0
     # First: missing weights fail before any decoding (a classifier needs the class count).
-    model = None if per_class else _network(config, model_object)
+    model = None if classify or identity else _network(config, model_object)
     data_path = _data_path(config, dataset_name)
     with _first_process_first(world):  # the first decodes the data into the cache
         data = training_data(config, data_path, train_images)
     if classify and data.pairs_csv:
         raise SimNetError("loss.name=cross-entropy needs single images with class labels")
+    per_class = classify or (identity and not data.pairs_csv)  # a head of the data's classes
     config = _resolved(config, data_path, len(data.classes) if per_class else None, world)
     if model_object is not None:  # a run that cannot be rebuilt from its config says so
         config = config.replace(model={"backbone": object_name(model_object)})
@@ -344,6 +345,11 @@ def start_run(
         log.warning(
             "loss.group_weight is set but the data has no groups (designs with "
             "data.labels=design have their families): the group loss is off"
+        )
+    if config.loss.identity_weight and not parts.identity_weight:
+        log.warning(
+            "loss.identity_weight is set but a pairs CSV has no classes to tell apart: "
+            "the identity loss is off"
         )
     if config.model.whiten:
         _init_from_data(parts, data.train, t.seed)
