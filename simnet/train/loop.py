@@ -341,16 +341,7 @@ def start_run(
     model = model if model is not None else _network(config, model_object)
     parts = build_parts(config, t.epochs * len(data.sampler), model, world, device)
     sampler, prefetch = _batches(config, data, parts, run_dir)
-    if parts.group_loss is not None and data.train.groups is None:
-        log.warning(
-            "loss.group_weight is set but the data has no groups (designs with "
-            "data.labels=design have their families): the group loss is off"
-        )
-    if config.loss.identity_weight and not parts.identity_weight:
-        log.warning(
-            "loss.identity_weight is set but a pairs CSV has no classes to tell apart: "
-            "the identity loss is off"
-        )
+    _warn_of_losses_off(config, parts, data)
     if config.model.whiten:
         _init_from_data(parts, data.train, t.seed)
     meta = {
@@ -372,6 +363,20 @@ def start_run(
         prefetch=prefetch,
         board=board,
     )
+
+
+def _warn_of_losses_off(config: Config, parts: Parts, data: TrainingData) -> None:
+    """Says so when a loss the config sets has nothing to work on in this data."""
+    if parts.group_loss is not None and data.train.groups is None:
+        log.warning(
+            "loss.group_weight is set but the data has no groups (designs with "
+            "data.labels=design have their families): the group loss is off"
+        )
+    if config.loss.identity_weight and not parts.identity_weight:
+        log.warning(
+            "loss.identity_weight is set but a pairs CSV has no classes to tell apart: "
+            "the identity loss is off"
+        )
 
 
 def _network(config: Config, model_object: torch.nn.Module | None) -> SimNetModel:
