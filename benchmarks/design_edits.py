@@ -2,7 +2,9 @@
 
 The library's held-out designs (the test split, originals only), their default drawings
 edited in one way each, searched among all the library's designs in the default style:
-re-identification rank 1 and the family of the first match, per edit, per model.
+re-identification rank 1 and the family of the first match, per edit, per model. Turns
+and skew are what framing (laying flat, levelling) and ``augment.turn`` were built for;
+the other edits were tuned on by nothing.
 
     python benchmarks/design_edits.py runs/styles-v/id01 [more runs ...] \
         [--library runs/styles-v/eval-library]
@@ -58,8 +60,35 @@ def wide_canvas(im: Image.Image) -> Image.Image:
     return sheet
 
 
-def quarter_turn(im: Image.Image) -> Image.Image:
-    return im.rotate(90, expand=True, fillcolor=im.getpixel((0, 0)))
+def photocopy(im: Image.Image) -> Image.Image:
+    """A worn copy: contrast halved towards a grey paper, and speckles of toner."""
+    x = np.asarray(im).astype(float)
+    x = 0.5 * x + 0.5 * 200
+    rng = np.random.default_rng(sum(x.shape))
+    x[rng.random(x.shape[:2]) < 0.01] = 60
+    return Image.fromarray(x.clip(0, 255).astype(np.uint8))
+
+
+def grid_paper(im: Image.Image) -> Image.Image:
+    """The drawing on graph paper: a faint blue grid every 8 pixels, behind the ink."""
+    x = np.asarray(im).astype(float)
+    paper = x[0, 0]
+    behind = np.zeros(x.shape[:2], bool)
+    behind[::8] = behind[:, ::8] = True
+    behind &= np.abs(x - paper).max(axis=2) < 24
+    x[behind] = 0.7 * x[behind] + 0.3 * np.array([90, 140, 220])
+    return Image.fromarray(x.astype(np.uint8))
+
+
+def turned(degrees: float) -> Callable[[Image.Image], Image.Image]:
+    """Each view turned anticlockwise, on its own paper (a quarter turn, or a scan's skew)."""
+
+    def edit(im: Image.Image) -> Image.Image:
+        return im.rotate(
+            degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=im.getpixel((0, 0))
+        )
+
+    return edit
 
 
 EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
@@ -67,7 +96,11 @@ EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "a third of the resolution": third_resolution,
     "sepia": sepia,
     "twice as wide a canvas": wide_canvas,
-    "turned 90 degrees": quarter_turn,
+    "worn photocopy": photocopy,
+    "on grid paper": grid_paper,
+    "skewed 3 degrees": turned(3),
+    "turned 90 degrees": turned(90),
+    "turned 270 degrees": turned(270),
 }
 
 

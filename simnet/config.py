@@ -63,10 +63,11 @@ class DataConfig:
     # Designs: each view cropped to what is drawn on it before it is scaled to image_size,
     # so a drawing's margins and the share of the frame it fills do not matter.
     trim: bool = False
-    # Designs: a view longer than max_aspect times its width (or height), such as a
-    # package's section, is stretched across to max_aspect : 1 before it is padded square
-    # and scaled, so that it keeps more of the image's rows and its vertical exaggeration
-    # matters less. None: every view keeps its aspect.
+    # Designs: a view taller than wide is laid flat (turned a quarter), and one longer than
+    # max_aspect times its height, such as a package's section, is stretched to
+    # max_aspect : 1 before it is padded square and scaled, so that it keeps more of the
+    # image's rows, its vertical exaggeration matters less, and a section drawn upright
+    # frames as one drawn across. None: every view keeps its aspect and orientation.
     max_aspect: float | None = None
     # Single images: a photo that is not square is padded to a square with its border's
     # colour before it is scaled (its aspect kept, nothing cut off); off: stretched.
@@ -114,9 +115,16 @@ class AugmentConfig:
     blur: float = 0.0
     jpeg: float = 0.0
     jpeg_quality: int = 30
+    # Turned drawings: the probability that an image is turned by a random quarter (90, 180
+    # or 270 degrees). A design's views are laid flat where data.max_aspect frames them, so
+    # a view can only come out upside down: only the views in turn_views (drawn about
+    # square, as a top view is, which laying flat cannot orient) take any quarter, the
+    # others a half turn. Views not named: every view takes any quarter.
+    turn: float = 0.0
+    turn_views: list[str] | None = None
 
     def checks(self) -> list[Check]:
-        probabilities = ("greyscale", "channel_shuffle", "invert", "stroke", "jpeg")
+        probabilities = ("greyscale", "channel_shuffle", "invert", "stroke", "jpeg", "turn")
         return [
             (self.crop_padding >= 0, "augment.crop_padding must be 0 (off) or more pixels"),
             at_most("augment.crop_padding", self.crop_padding, 2048),
@@ -677,6 +685,11 @@ def _check_combinations(config: Config) -> None:
         raise SimNetError("loss.name=cross-entropy needs single images with class labels")
     if config.mining.strategy == "offline" and views:
         raise SimNetError("mining.strategy=offline needs single images with class labels")
+    unknown = sorted(set(config.augment.turn_views or ()) - set(views))
+    if unknown:
+        raise SimNetError(
+            f"augment.turn_views names {', '.join(unknown)}, not among model.views {views}"
+        )
     if t.shards >= 1 and t.batch_size % t.shards:
         raise SimNetError(
             f"train.batch_size ({t.batch_size}) must divide into {t.shards} equal "

@@ -16,7 +16,7 @@ from simnet.data import (
     load_dataset,
     open_source,
 )
-from simnet.data.augment import random_crop, random_hflip
+from simnet.data.augment import random_crop, random_hflip, to_input
 from simnet.data.cache import load_images
 from simnet.errors import ImageError, SimNetError
 from tests.conftest import CLASSES, make_tree
@@ -205,6 +205,39 @@ def test_flip_mirrors_about_half_the_images() -> None:
     kept = [torch.equal(o, i) for o, i in zip(out, images, strict=True)]
     assert all(f or k for f, k in zip(flipped, kept, strict=True))
     assert 60 < sum(flipped) < 140
+
+
+def turns_of(out: torch.Tensor, images: torch.Tensor) -> list[int]:
+    """The quarter turn each augmented ``(3, S, S)`` output is of its ``(S, S, 3)`` input."""
+    found = []
+    for o, i in zip(out, images, strict=True):
+        k = [k for k in range(4) if torch.equal(o, to_input(torch.rot90(i, k, (0, 1))[None])[0])]
+        assert len(k) == 1
+        found.append(k[0])
+    return found
+
+
+def test_turns_take_any_quarter_in_the_named_views_and_a_half_in_the_others() -> None:
+    """A top view (named in ``turn_views``) comes out in each of its four quarter turns;
+    a section, which framing lays flat, only upright or upside down."""
+    config = AugmentConfig(crop_padding=0, hflip=False, turn=0.75, turn_views=["top"])
+    designs = torch.randint(0, 255, (400, 3, 6, 6, 3), dtype=torch.uint8)
+    out = BatchAugment(config, seed=3, views=("top", "front", "side"))(designs)
+    assert out.shape == (400, 3, 3, 6, 6)
+    top = np.bincount(turns_of(out[:, 0], designs[:, 0]), minlength=4)
+    front = np.bincount(turns_of(out[:, 1], designs[:, 1]), minlength=4)
+    assert all(60 < n < 140 for n in top)  # a quarter of the time each
+    assert front[1] == front[3] == 0 and 240 < front[2] < 360  # 0.75 of the time upside down
+    images = designs[:, 0]  # single images: any quarter
+    plain = BatchAugment(AugmentConfig(crop_padding=0, hflip=False, turn=1.0), seed=3)
+    assert all(90 < n < 180 for n in np.bincount(turns_of(plain(images), images))[1:])
+
+
+def test_turn_views_must_be_views_of_the_model() -> None:
+    from simnet.config import load_config
+
+    with pytest.raises(SimNetError, match="augment.turn_views names back"):
+        load_config(preset="packages", overrides=["augment.turn_views=[top,back]"])
 
 
 def test_augmentation_is_seeded() -> None:

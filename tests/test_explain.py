@@ -211,6 +211,48 @@ def test_attribute_heads_learn_from_the_embedding(tmp_path: Path) -> None:
     assert losses[-1] < 0.5 * losses[0]
 
 
+def test_a_skewed_drawing_is_levelled_before_it_is_framed() -> None:
+    """A section scanned a few degrees askew: its skew is found either way, a level
+    drawing is never turned, and framed for the model it comes out as the level one,
+    where stretched unlevelled it would be sheared by its aspect."""
+    from simnet.data.images import prepare_image, skew_angle, trim_to_content
+
+    section = np.full((120, 400, 3), 245, np.uint8)
+    section[50:70, 20:380] = (30, 90, 40)  # substrate
+    section[30:50, 60:200] = (40, 40, 160)  # die
+    section[70:78, 40:360:20] = (200, 120, 0)  # balls
+    level = Image.fromarray(section)
+    assert skew_angle(level) == 0.0
+    plain = prepare_image(level, 32, trim=True, max_aspect=1).astype(int)
+    for degrees in (-4.0, 3.0):
+        askew = level.rotate(degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=(245,) * 3)
+        assert abs(skew_angle(askew) - degrees) <= 0.5
+        framed = prepare_image(askew, 32, trim=True, max_aspect=1)
+        sheared = np.asarray(trim_to_content(askew, max_aspect=1).resize((32, 32)))
+        assert np.abs(framed - plain).mean() < np.abs(sheared - plain).mean() / 3
+
+
+def test_memory_stacks_are_also_scored_where_a_design_has_some() -> None:
+    """Most designs have no memory stack: a head that always says 0 scores well over all
+    of them, and 0 over the designs that have some."""
+    from types import SimpleNamespace
+
+    from simnet.eval.designs import attribute_accuracy
+
+    column = list(ATTRIBUTES).index("memory_stacks")
+    truth = np.full((10, len(ATTRIBUTES)), -1)
+    truth[:, column] = [0] * 8 + [4, 6]
+    always_none = SimpleNamespace(
+        attribute_names=["memory_stacks"],
+        predict_attributes=lambda emb: [{"memory_stacks": ("0", 0.9)} for _ in emb],
+    )
+    result = attribute_accuracy(always_none, np.zeros((10, 4)), truth)  # type: ignore[arg-type]
+    assert result == {
+        "attribute_accuracy_memory_stacks": 0.8,
+        "attribute_accuracy_memory_stacks_nonzero": 0.0,
+    }
+
+
 def test_difference_map_lights_up_where_the_designs_differ(copies: Path, tmp_path: Path) -> None:
     from simnet.compare import difference_maps
 
@@ -372,8 +414,8 @@ def test_max_aspect_evens_out_how_tall_a_section_is_drawn(tmp_path: Path) -> Non
     assert differ(even) < differ(kept) / 4
     drawn = (np.abs(even[0].astype(int) - 240) > 24).any(axis=2)
     assert drawn.any(axis=1).sum() >= 28  # the section fills the rows, not 4 of them
-    square = np.full((100, 80, 3), 240, np.uint8)
-    square[10:90, 10:70] = (30, 90, 40)
+    square = np.full((80, 100, 3), 240, np.uint8)
+    square[10:70, 10:90] = (30, 90, 40)
     Image.fromarray(square).save(tmp_path / "top.png")
     assert np.array_equal(
         decode_image(tmp_path / "top.png", 32, trim=True, max_aspect=2),
@@ -383,7 +425,32 @@ def test_max_aspect_evens_out_how_tall_a_section_is_drawn(tmp_path: Path) -> Non
 
     thread = Image.new("RGB", (20_000, 2), (30, 30, 30))  # a 40,000-pixel upload ...
     assert limit_aspect(thread, 1).size == (STRETCH_SIDE, STRETCH_SIDE)  # ... not 20,000 squared
-    assert limit_aspect(thread.transpose(Image.Transpose.ROTATE_90), 4).size == (1024, 4096)
+    assert limit_aspect(thread.transpose(Image.Transpose.ROTATE_90), 4).size == (4096, 1024)
+
+
+def test_max_aspect_lays_an_upright_view_flat(tmp_path: Path) -> None:
+    """A section drawn upright, turned either way, reaches the model as the section drawn
+    across (turned the other way: upside down), where ``max_aspect`` frames the views; a
+    view wider than tall is not turned."""
+    from simnet.data.images import decode_image
+
+    section = np.full((60, 200, 3), 240, np.uint8)
+    section[24:36, 10:190] = (30, 90, 40)  # substrate, a die on its left, balls on its right
+    section[12:24, 20:80] = (40, 40, 160)
+    section[36:42, 120:180] = (200, 120, 0)
+    flat = Image.fromarray(section)
+    drawings = {
+        "flat": flat,
+        "left": flat.transpose(Image.Transpose.ROTATE_90),
+        "right": flat.transpose(Image.Transpose.ROTATE_270),
+    }
+    for name, image in drawings.items():
+        image.save(tmp_path / f"{name}.png")
+    seen = {n: decode_image(tmp_path / f"{n}.png", 32, trim=True, max_aspect=1) for n in drawings}
+    assert np.array_equal(seen["left"], seen["flat"])
+    assert np.array_equal(seen["right"], seen["flat"][::-1, ::-1])
+    unframed = decode_image(tmp_path / "left.png", 32, trim=True)  # no max_aspect: as drawn
+    assert not np.array_equal(unframed, seen["flat"])
 
 
 def test_index_skips_a_design_missing_a_view_with_a_counted_warning(

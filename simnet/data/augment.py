@@ -60,6 +60,22 @@ def random_hflip(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], images.flip(2), images)
 
 
+def random_turn(
+    images: torch.Tensor, p: float, quarters: bool, gen: torch.Generator
+) -> torch.Tensor:
+    """A random share ``p`` of square ``(B, S, S, C)`` images turned: by a random quarter
+    (90, 180 or 270 degrees) with ``quarters``, else upside down."""
+    b = images.shape[0]
+    turns = torch.randint(1, 4, (b,), generator=gen) if quarters else torch.full((b,), 2)
+    turns = torch.where(torch.rand(b, generator=gen) < p, turns, torch.zeros_like(turns))
+    out = images
+    for k in (1, 2, 3):
+        chosen = (turns == k)[:, None, None, None]
+        if chosen.any():
+            out = torch.where(chosen, torch.rot90(images, k, (1, 2)), out)
+    return out
+
+
 def random_affine(
     x: torch.Tensor, rotation: float, zoom: float, shear: float, gen: torch.Generator
 ) -> torch.Tensor:
@@ -201,13 +217,31 @@ class BatchAugment:
     Designs ``(B, V, H, W, 3)`` give ``(B, V, 3, H, W)``, each view augmented on its own.
     """
 
-    def __init__(self, config: AugmentConfig, seed: int = 0):
+    def __init__(self, config: AugmentConfig, seed: int = 0, views: tuple[str, ...] = ()):
         self.config = config
         self.gen = torch.Generator().manual_seed(seed)
+        self.views = tuple(views)  # the design views, in the order of a batch's axis 1
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        c = self.config
         if images.dim() == 5:
-            return self(images.flatten(0, 1)).unflatten(0, images.shape[:2])
+            if c.turn:
+                images = torch.stack(
+                    [self.turn(images[:, v], v) for v in range(images.shape[1])], 1
+                )
+            return self.augment(images.flatten(0, 1)).unflatten(0, images.shape[:2])
+        if c.turn:
+            images = random_turn(images, c.turn, True, self.gen)
+        return self.augment(images)
+
+    def turn(self, view: torch.Tensor, index: int) -> torch.Tensor:
+        """One view of a design batch turned as ``augment.turn_views`` says."""
+        named = self.config.turn_views
+        quarters = named is None or (index < len(self.views) and self.views[index] in named)
+        return random_turn(view, self.config.turn, quarters, self.gen)
+
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        """Everything but the turns, on ``(B, H, W, 3)`` uint8 images."""
         c = self.config
         images = random_crop(images, c.crop_padding, self.gen)
         if c.hflip:

@@ -20,7 +20,7 @@ from typing import Any, cast
 import numpy as np
 
 from simnet.data.cache import TEST, TRAIN, Dataset, ImageSet, hash_split, load_images
-from simnet.data.images import IMAGE_SUFFIXES, decode_image, report_skipped
+from simnet.data.images import IMAGE_SUFFIXES, UPRIGHT, decode_image, report_skipped
 from simnet.data.sources import SPLIT_NAMES, FileListSource, Record, walk_tree
 from simnet.errors import ImageError, SimNetError
 
@@ -113,7 +113,7 @@ class DesignSource(FileListSource):
         return found
 
     def _origin(self) -> str:
-        stretch = f"|aspect<={self.max_aspect:g}" if self.max_aspect else ""
+        stretch = f"|aspect<={self.max_aspect:g}|flat>{UPRIGHT:g}" if self.max_aspect else ""
         return f"designs|{self.root}|{','.join(self.views)}|aspect{'|trim' * self.trim}{stretch}"
 
 

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 MAX_PIXELS = 64_000_000  # larger images are refused as decompression bombs
+UPRIGHT = 1.5  # limit_aspect: a view this many times taller than wide is laid flat
 STRETCH_SIDE = 4096  # limit_aspect: the longest side it leaves (data.image_size's most)
 # The most bytes an image file is read for: an uncompressed file of MAX_PIXELS pixels at the
 # widest (16-bit RGBA, 8 bytes a pixel) plus slack for headers, EXIF, ICC and thumbnails. A
@@ -83,20 +84,60 @@ def pad_square(image: Image.Image) -> Image.Image:
 
 
 def limit_aspect(image: Image.Image, most: float) -> Image.Image:
-    """``image`` stretched along its shorter side until its longer side is at most ``most``
-    times the shorter. A package's section is drawn many times wider than tall, by a
-    vertical exaggeration that differs from drawing to drawing; padded to a square, it
-    would keep a few rows of the model's input. Stretched to at most ``most`` : 1, it
-    keeps more rows, and two exaggerations of one section look alike. The longer side
-    is kept, up to :data:`STRETCH_SIDE` (a 40,000 x 1 upload is not grown to 40,000
-    squared)."""
+    """``image`` laid flat and stretched along its shorter side until its longer side is
+    at most ``most`` times the shorter. A package's section is drawn many times wider than
+    tall, by a vertical exaggeration that differs from drawing to drawing; padded to a
+    square, it would keep a few rows of the model's input. Stretched to at most ``most``
+    : 1, it keeps more rows, and two exaggerations of one section look alike. A view more
+    than :data:`UPRIGHT` times taller than wide is first turned a quarter (clockwise) to
+    lie flat, so that a section drawn upright frames as one drawn across (turned the
+    other way, it comes out upside down); a view about square, such as most top views,
+    keeps its orientation, which a frame or a title line would otherwise decide. The
+    longer side is kept, up to :data:`STRETCH_SIDE` (a 40,000 x 1 upload is not grown to
+    40,000 squared)."""
+    if image.height > UPRIGHT * image.width:
+        image = image.transpose(Image.Transpose.ROTATE_270)
     w, h = image.size
-    long = min(max(w, h), STRETCH_SIDE)
+    long = min(w, STRETCH_SIDE)
     if w > most * h:
         return image.resize((long, max(1, round(long / most))), Image.Resampling.BICUBIC)
-    if h > most * w:
-        return image.resize((max(1, round(long / most)), long), Image.Resampling.BICUBIC)
     return image
+
+
+def skew_angle(image: Image.Image, most: float = 8.0, gain: float = 1.005) -> float:
+    """The angle in degrees (anticlockwise, within ``most`` either way) by which a
+    drawing's lines are turned from the image's rows and columns: a scanned or
+    photographed sheet's skew. It is the angle at which the drawn pixels' profiles across
+    rows and across columns are sharpest (the classic projection-profile deskew), searched
+    in whole degrees and then in quarters; 0 where no angle is sharper than level by
+    ``gain`` (a drawing made level is never turned)."""
+    pixels = np.asarray(image).astype(np.int16)
+    ys, xs = np.nonzero((np.abs(pixels - border_colour(pixels)) > 24).any(axis=2))
+    if len(ys) < 50:
+        return 0.0
+    step = max(1, len(ys) // 10_000)
+    y, x = ys[::step].astype(np.float64), xs[::step].astype(np.float64)
+
+    def sharpness(degrees: float) -> float:
+        t = np.radians(degrees)
+        across = [y * np.cos(t) + x * np.sin(t), x * np.cos(t) - y * np.sin(t)]
+        return float(
+            sum((np.bincount(np.round(a - a.min()).astype(np.int64)) ** 2).sum() for a in across)
+        )
+
+    level = sharpness(0.0)
+    coarse = max(np.arange(-most, most + 0.5), key=sharpness)
+    fine = max(np.arange(coarse - 0.75, coarse + 0.8, 0.25), key=sharpness)
+    return float(fine) if sharpness(fine) > gain * level else 0.0
+
+
+def level_drawing(image: Image.Image) -> Image.Image:
+    """``image`` turned back by its :func:`skew_angle`, on its paper's colour."""
+    angle = skew_angle(image)
+    if not angle:
+        return image
+    paper = tuple(int(c) for c in border_colour(np.asarray(image)))
+    return image.rotate(-angle, Image.Resampling.BICUBIC, expand=True, fillcolor=paper)
 
 
 def frame_drawing(
@@ -104,7 +145,11 @@ def frame_drawing(
 ) -> Image.Image:
     """``image`` cropped to its drawing (``trim``, :func:`trim_to_content`) and stretched
     to at most ``max_aspect`` : 1 (:func:`limit_aspect`), as a design model frames a view
-    before it is padded square and scaled."""
+    before it is padded square and scaled. Where ``max_aspect`` is set, a skewed drawing
+    is first made level (:func:`level_drawing`): stretched, a section's skew of a few
+    degrees would shear it by its aspect times as much."""
+    if max_aspect:
+        image = level_drawing(image)
     if trim:
         return trim_to_content(image, max_aspect=max_aspect)
     return limit_aspect(image, max_aspect) if max_aspect else image

@@ -229,7 +229,9 @@ def run_epoch(run: Run, epoch: int, lam: float, resumed: EpochState | None) -> E
     checkpoint was taken within it), checkpointing every ``train.checkpoint_minutes``."""
     t, sampler = run.config.train, run.sampler
     sampler.set_epoch(epoch)
-    augment = BatchAugment(run.config.augment, seed=t.seed * 1_000_003 + epoch)
+    augment = BatchAugment(
+        run.config.augment, seed=t.seed * 1_000_003 + epoch, views=tuple(run.config.model.views)
+    )
     figures = resumed or EpochState()
     if resumed is not None and resumed.augment_rng is not None:  # as it stood at the cut
         augment.gen.set_state(resumed.augment_rng)
