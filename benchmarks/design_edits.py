@@ -3,8 +3,9 @@
 The library's held-out designs (the test split, originals only), their default drawings
 edited in one way each, searched among all the library's designs in the default style:
 re-identification rank 1 and the family of the first match, per edit, per model. Turns
-and skew are what framing (laying flat, levelling) and ``augment.turn`` were built for;
-the other edits were tuned on by nothing.
+and skew are what framing (laying flat, levelling) and ``augment.turn`` were built for,
+and the worn photocopy what dropping specks from the trim was; the other edits were
+tuned on by nothing.
 
     python benchmarks/design_edits.py runs/styles-v/id01 [more runs ...] \
         [--library runs/styles-v/eval-library]
@@ -13,6 +14,7 @@ the other edits were tuned on by nothing.
 from __future__ import annotations
 
 import argparse
+import io
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -80,6 +82,25 @@ def grid_paper(im: Image.Image) -> Image.Image:
     return Image.fromarray(x.astype(np.uint8))
 
 
+def stamp(im: Image.Image) -> Image.Image:
+    """A red approval stamp in the lower right corner of the sheet, over the drawing."""
+    sheet = im.copy()
+    w, h = sheet.size
+    r = max(6, min(w, h) // 7)
+    draw = ImageDraw.Draw(sheet)
+    box = [w - 2 * r - 3, h - 2 * r - 3, w - 3, h - 3]
+    draw.ellipse(box, outline=(200, 30, 30), width=2)
+    draw.text((box[0] + r // 2, box[1] + r - 5), "OK", fill=(200, 30, 30))
+    return sheet
+
+
+def heavy_jpeg(im: Image.Image) -> Image.Image:
+    """Saved as a JPEG of quality 8 (training's JPEG goes down to 30)."""
+    buffer = io.BytesIO()
+    im.save(buffer, format="JPEG", quality=8)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
 def turned(degrees: float) -> Callable[[Image.Image], Image.Image]:
     """Each view turned anticlockwise, on its own paper (a quarter turn, or a scan's skew)."""
 
@@ -98,6 +119,8 @@ EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "twice as wide a canvas": wide_canvas,
     "worn photocopy": photocopy,
     "on grid paper": grid_paper,
+    "approval stamp": stamp,
+    "JPEG quality 8": heavy_jpeg,
     "skewed 3 degrees": turned(3),
     "turned 90 degrees": turned(90),
     "turned 270 degrees": turned(270),

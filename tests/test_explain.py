@@ -387,6 +387,22 @@ def test_trim_makes_the_share_of_the_frame_irrelevant(tmp_path: Path) -> None:
     assert (decode_image(tmp_path / "blank.png", 16, trim=True) == 200).all()
 
 
+def test_trim_ignores_the_dust_of_a_scan() -> None:
+    """Specks of toner all over a copied sheet do not make the whole sheet the drawing;
+    a one-pixel line of the drawing still counts."""
+    from simnet.data.images import trim_to_content
+
+    sheet = np.full((200, 300, 3), 235, np.uint8)
+    sheet[80:120, 100:200] = (40, 40, 160)
+    sheet[100, 60:240] = (0, 0, 0)  # a thin line reaching out of the box
+    clean = trim_to_content(Image.fromarray(sheet)).size
+    rng = np.random.default_rng(0)
+    dusty = sheet.copy()
+    dusty[rng.random(sheet.shape[:2]) < 0.01] = (60, 60, 60)
+    assert trim_to_content(Image.fromarray(dusty)).size == clean
+    assert clean[0] > 180  # the line's 180 pixels, not the box's 100
+
+
 def test_max_aspect_evens_out_how_tall_a_section_is_drawn(tmp_path: Path) -> None:
     """A section drawn 3x and 8x taller than true (two drawings' vertical exaggerations)
     reaches the model alike with ``max_aspect=1``; padded square, the flat one keeps a few

@@ -113,7 +113,8 @@ class DesignSource(FileListSource):
         return found
 
     def _origin(self) -> str:
-        stretch = f"|aspect<={self.max_aspect:g}|flat>{UPRIGHT:g}" if self.max_aspect else ""
+        framing = f"|aspect<={self.max_aspect:g}|flat>{UPRIGHT:g}|level|specks"
+        stretch = framing if self.max_aspect else ""
         return f"designs|{self.root}|{','.join(self.views)}|aspect{'|trim' * self.trim}{stretch}"
 
 
