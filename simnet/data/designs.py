@@ -113,8 +113,9 @@ class DesignSource(FileListSource):
         return found
 
     def _origin(self) -> str:
-        framing = f"|aspect<={self.max_aspect:g}|flat>{UPRIGHT:g}|level|specks"
-        stretch = framing if self.max_aspect else ""
+        stretch = ""
+        if self.max_aspect:  # framed: levelled, laid flat, specks ignored, stretched
+            stretch = f"|aspect<={self.max_aspect:g}|flat>{UPRIGHT:g}|level|specks"
         return f"designs|{self.root}|{','.join(self.views)}|aspect{'|trim' * self.trim}{stretch}"
 
 
