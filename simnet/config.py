@@ -63,7 +63,8 @@ class DataConfig:
     # Designs: each view cropped to what is drawn on it before it is scaled to image_size,
     # so a drawing's margins and the share of the frame it fills do not matter.
     trim: bool = False
-    # Designs: a view taller than wide is laid flat (turned a quarter), and one longer than
+    # Designs: a view is levelled (a scan's skew of up to 8 degrees), laid flat where it
+    # is more than 1.5 times taller than wide (turned a quarter), and one longer than
     # max_aspect times its height, such as a package's section, is stretched to
     # max_aspect : 1 before it is padded square and scaled, so that it keeps more of the
     # image's rows, its vertical exaggeration matters less, and a section drawn upright
