@@ -442,6 +442,8 @@ def test_max_aspect_evens_out_how_tall_a_section_is_drawn(tmp_path: Path) -> Non
     thread = Image.new("RGB", (20_000, 2), (30, 30, 30))  # a 40,000-pixel upload ...
     assert limit_aspect(thread, 1).size == (STRETCH_SIDE, STRETCH_SIDE)  # ... not 20,000 squared
     assert limit_aspect(thread.transpose(Image.Transpose.ROTATE_90), 4).size == (4096, 1024)
+    # taller than wide but within the laying-flat threshold: stretched across, not turned
+    assert limit_aspect(Image.new("RGB", (100, 120)), 1).size == (120, 120)
 
 
 def test_max_aspect_lays_an_upright_view_flat(tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ class DesignSource(FileListSource):
     def _origin(self) -> str:
         stretch = ""
         if self.max_aspect:  # framed: levelled, laid flat, specks ignored, stretched
-            stretch = f"|aspect<={self.max_aspect:g}|flat>{UPRIGHT:g}|level|specks"
+            stretch = f"|aspect<={self.max_aspect:g}|flat>{UPRIGHT:g}|level|specks|tall"
         return f"designs|{self.root}|{','.join(self.views)}|aspect{'|trim' * self.trim}{stretch}"
 
 

@@ -98,9 +98,11 @@ def limit_aspect(image: Image.Image, most: float) -> Image.Image:
     if image.height > UPRIGHT * image.width:
         image = image.transpose(Image.Transpose.ROTATE_270)
     w, h = image.size
-    long = min(w, STRETCH_SIDE)
+    long = min(max(w, h), STRETCH_SIDE)
     if w > most * h:
         return image.resize((long, max(1, round(long / most))), Image.Resampling.BICUBIC)
+    if h > most * w:  # taller than wide, but not enough to be laid flat
+        return image.resize((max(1, round(long / most)), long), Image.Resampling.BICUBIC)
     return image
 
 
@@ -111,8 +113,7 @@ def skew_angle(image: Image.Image, most: float = 8.0, gain: float = 1.005) -> fl
     rows and across columns are sharpest (the classic projection-profile deskew), searched
     in whole degrees and then in quarters; 0 where no angle is sharper than level by
     ``gain`` (a drawing made level is never turned)."""
-    pixels = np.asarray(image).astype(np.int16)
-    ys, xs = np.nonzero(without_specks((np.abs(pixels - border_colour(pixels)) > 24).any(axis=2)))
+    ys, xs = np.nonzero(drawn(np.asarray(image)))
     if len(ys) < 50:
         return 0.0
     step = max(1, len(ys) // 10_000)
@@ -127,10 +128,9 @@ def skew_angle(image: Image.Image, most: float = 8.0, gain: float = 1.005) -> fl
             sum((np.bincount(np.round(a - a.min()).astype(np.int64)) ** 2).sum() for a in across)
         )
 
-    level = sharpness(0.0)
     coarse = max(np.arange(-most, most + 0.5), key=sharpness)
-    fine = max(np.arange(coarse - 0.75, coarse + 0.8, 0.25), key=sharpness)
-    return float(fine) if sharpness(fine) > gain * level else 0.0
+    best, fine = max((sharpness(a), a) for a in np.arange(coarse - 0.75, coarse + 0.8, 0.25))
+    return float(fine) if best > gain * sharpness(0.0) else 0.0
 
 
 def level_drawing(image: Image.Image) -> Image.Image:
@@ -155,6 +155,13 @@ def frame_drawing(
     if trim:
         return trim_to_content(image, max_aspect=max_aspect)
     return limit_aspect(image, max_aspect) if max_aspect else image
+
+
+def drawn(pixels: np.ndarray, tolerance: int = 24) -> np.ndarray:
+    """``(H, W)``: the pixels of an ``(H, W, 3)`` drawing that differ from its paper (the
+    border's colour) by more than ``tolerance`` in a channel, specks left out."""
+    paper = border_colour(pixels)
+    return without_specks((np.abs(pixels.astype(np.int16) - paper) > tolerance).any(axis=2))
 
 
 def without_specks(ink: np.ndarray, smallest: int = 3) -> np.ndarray:
@@ -184,9 +191,9 @@ def trim_to_content(
     the margin is the same share of its frame however flat it was drawn."""
     from scipy import ndimage
 
-    pixels = np.asarray(image).astype(np.int16)
+    pixels = np.asarray(image)
     paper = border_colour(pixels)
-    ink = without_specks((np.abs(pixels - paper) > tolerance).any(axis=2))
+    ink = drawn(pixels, tolerance)
     if not ink.any():
         return limit_aspect(image, max_aspect) if max_aspect else image
     reach = max(1, round(0.03 * max(image.size)))
