@@ -153,6 +153,7 @@ class ModelConfig:
     widths: list[int] = field(default_factory=lambda: [24, 48, 192, 256])  # compact: stem, blocks
     stem_stride: int = 1  # compact: 2 reads 2x2 patches, twice the image size at ~the same cost
     pool_grid: int = 1  # compact: 1 a global max-pool; 2 keeps which quarter a feature is in
+    pool_mean: int = 0  # compact: the last N blocks' mean activations beside the max (counts)
     scales: list[int] = field(
         default_factory=lambda: [2, 4]
     )  # CNN2/CNN3 down-sampling; [] = single-scale
@@ -203,6 +204,11 @@ class ModelConfig:
             (
                 self.pool_grid == 1 or self.backbone == "compact",
                 "model.pool_grid is the compact backbone's; other backbones take 1",
+            ),
+            (0 <= self.pool_mean < len(self.widths), "model.pool_mean must be 0 to the blocks"),
+            (
+                self.pool_mean == 0 or self.backbone == "compact",
+                "model.pool_mean is the compact backbone's; other backbones take 0",
             ),
             (0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)"),
             (all(s >= 2 for s in self.scales), "model.scales must be down-sampling factors >= 2"),

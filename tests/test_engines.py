@@ -204,6 +204,7 @@ def test_a_grid_pooled_model_runs_in_onnx_runtime_as_in_pytorch() -> None:
     # adaptive max-pool for that, and a traced negative division would shift the cells
     config = Config()
     config.model.pool_grid = 2
+    config.model.pool_mean = 2  # and the means of the last two maps beside it
     torch.manual_seed(0)
     model = build_model(config.model).eval()
     x = torch.rand(4, 3, 32, 32)

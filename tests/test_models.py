@@ -145,6 +145,33 @@ def test_a_pool_grid_keeps_where_each_feature_peaks() -> None:
         load_config(None, ["model.pool_grid=2", "model.backbone=resnet18"])
 
 
+def test_pool_mean_counts_what_the_max_pool_only_sees() -> None:
+    # two identical parts on an empty page: the mean features move about twice as far
+    # from the empty page's as one part's do, so a count can be read from them
+    torch.manual_seed(0)
+    net = CompactNet((24, 32, 64), pool_mean=1).eval().double()
+    assert net.out_dim == 64 + 64
+    empty = torch.zeros(1, 3, 64, 64, dtype=torch.float64)
+    one = empty.clone()
+    one[..., 28:34, 16:22] = 5
+    two = one.clone()
+    two[..., 28:34, 32:38] = 5  # 16 px further: the same place in every pooled cell
+    with torch.no_grad():
+        e, a, b = net(empty), net(one), net(two)
+    ratio = (b - e)[0, 64:] / (a - e)[0, 64:]  # the mean features
+    assert 1.5 < ratio.median() < 2.5
+    without = CompactNet((24, 32, 64)).eval().double()
+    without.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        assert torch.equal(without(two), net(two)[:, :64])  # the max-pool part is unchanged
+    means = CompactNet((24, 32, 48, 64), pool_mean=2)
+    assert means.out_dim == 64 + 48 + 64 and means(torch.rand(2, 3, 32, 32)).shape == (2, 176)
+    with pytest.raises(SimNetError, match="pool_mean"):
+        load_config(None, ["model.pool_mean=4"])  # the default compact net has 3 blocks
+    with pytest.raises(SimNetError, match="pool_mean"):
+        load_config(None, ["model.pool_mean=1", "model.backbone=resnet18"])
+
+
 def test_compact_backbone_whitens_its_stem_from_data() -> None:
     model = build_model(ModelConfig())
     before = model.backbone.stem[0].weight.detach().clone()

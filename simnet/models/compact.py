@@ -56,6 +56,10 @@ class CompactNet(nn.Module):
             and flattened: 1, a global max-pool, keeps what is drawn but not where; 2
             keeps which quarter of the picture each feature peaks in (a die's place in a
             package), at 4x the features.
+        pool_mean: the means of the last ``pool_mean`` blocks' maps are added beside the
+            max. A max-pool says that a part is drawn, not how often: a package with one
+            memory stack fewer keeps every maximum; a mean over the map keeps the count. On
+            the design benchmark it changed nothing (BENCHMARKS.md, session 20).
     """
 
     def __init__(
@@ -63,6 +67,7 @@ class CompactNet(nn.Module):
         widths: Sequence[int] = (24, 48, 192, 256),
         stem_stride: int = 1,
         pool_grid: int = 1,
+        pool_mean: int = 0,
     ):
         super().__init__()
         if len(widths) < 2 or min(widths) < 1:
@@ -71,6 +76,8 @@ class CompactNet(nn.Module):
             raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride}")
         if pool_grid < 1:
             raise ValueError(f"pool_grid must be positive, got {pool_grid}")
+        if not 0 <= pool_mean <= len(widths) - 1:
+            raise ValueError(f"pool_mean must be 0 to {len(widths) - 1} blocks, got {pool_mean}")
         self.stem = nn.Sequential(
             nn.Conv2d(3, widths[0], 2, stride=stem_stride, bias=False),
             nn.BatchNorm2d(widths[0]),
@@ -81,7 +88,9 @@ class CompactNet(nn.Module):
         )
         self.pool_grid = pool_grid
         self.pool = nn.AdaptiveMaxPool2d(pool_grid)
-        self.out_dim = int(widths[-1]) * pool_grid * pool_grid
+        self.pool_mean = pool_mean
+        means = sum(widths[len(widths) - pool_mean :])  # one per channel of each map
+        self.out_dim = int(widths[-1]) * pool_grid * pool_grid + means
 
     def init_from_data(self, images: torch.Tensor) -> None:
         """Makes the 2x2 stem conv a frozen patch-whitening layer for these (normalised)
@@ -99,7 +108,13 @@ class CompactNet(nn.Module):
         return convs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.grid_max(self.blocks(self.stem(x))).flatten(1)  # (B, out_dim)
+        x = self.stem(x)
+        means = []
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i >= len(self.blocks) - self.pool_mean:
+                means.append(x.mean((2, 3)))  # (B, C_i)
+        return torch.cat([self.grid_max(x).flatten(1), *means], 1)  # (B, out_dim)
 
     def grid_max(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` -> ``(B, C, g, g)``: the maximum of each cell of a g x g grid,
@@ -127,6 +142,7 @@ def compact(
     widths: Sequence[int] = (24, 48, 192, 256),
     stem_stride: int = 1,
     pool_grid: int = 1,
+    pool_mean: int = 0,
     pretrained: bool = False,
     weights: str | Path | None = None,
     **_: object,
@@ -136,7 +152,7 @@ def compact(
             "the compact backbone has no ImageNet weights: train it from scratch, or pass "
             "--weights FILE with a compact backbone's state dict"
         )
-    net = CompactNet(widths, stem_stride, pool_grid)
+    net = CompactNet(widths, stem_stride, pool_grid, pool_mean)
     if weights is not None:
         try:
             net.load_state_dict(read_state_dict(weights))

@@ -307,6 +307,7 @@ def build_model(
             widths=config.widths,
             stem_stride=config.stem_stride,
             pool_grid=config.pool_grid,
+            pool_mean=config.pool_mean,
             **(weights if load_weights else {}),
         )
     if config.finetune_layers is not None:
