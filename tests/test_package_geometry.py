@@ -417,3 +417,20 @@ def test_overlap_pairs_match_a_plain_loop():
         )
     }
     assert set(zip(*map(list, overlapping_pairs(bounds)), strict=True)) == want
+
+
+def test_hbm_stacks_come_in_odd_counts_too(library):
+    # parts ship with fewer stacks than sites (H100 SXM5: five of six); a model that saw
+    # only even counts read the length of a column and never saw the empty site
+    counts = {p["memory_stack_count"] for p in library["interposer-2.5d"]}
+    assert counts & {3, 5, 7} and counts & {2, 4, 6, 8}
+    p = design(library, "interposer-2.5d", lambda q: q["memory_stack_count"] % 2 == 1)
+    n = p["memory_stack_count"]
+    centres = {}  # stack -> centre x of its bottom die
+    for part in p["parts"]:
+        group = str(part.get("group", ""))
+        if part["kind"] == "die" and group.startswith("hbm") and group not in centres:
+            centres[group] = (part["x0"] + part["x1"]) / 2
+    middle = p["outline_mm"][0] / 2
+    left = sum(x < middle for x in centres.values())
+    assert len(centres) == n and left == n - left + 1  # the right column has one fewer
