@@ -161,6 +161,18 @@ def report(args: argparse.Namespace, result: dict) -> None:
                 f"{k.removeprefix('attribute_accuracy_')} {result[k]:.3f}" for k in attributes
             )
         )
+    for name in ("dies", "memory_stacks"):
+        prefix = f"count_drawings_{name}_"
+        counts = [k.removeprefix(prefix) for k in result if k.startswith(prefix)]
+        if counts:
+            print(
+                f"{name} read right, by count (drawings): "
+                + ", ".join(
+                    f"{c} {result[f'count_accuracy_{name}_{c}']:.2f} "
+                    f"({result[f'count_drawings_{name}_{c}']})"
+                    for c in counts
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -250,7 +250,39 @@ def test_memory_stacks_are_also_scored_where_a_design_has_some() -> None:
     assert result == {
         "attribute_accuracy_memory_stacks": 0.8,
         "attribute_accuracy_memory_stacks_nonzero": 0.0,
+        "count_accuracy_memory_stacks_4": 0.0,
+        "count_drawings_memory_stacks_4": 1,
+        "count_accuracy_memory_stacks_6": 0.0,
+        "count_drawings_memory_stacks_6": 1,
     }
+
+
+def test_a_count_head_is_scored_per_count() -> None:
+    """A head that reads the length of a column of stacks, not the stacks, calls an odd
+    count the even one above: right on every even count, wrong on every odd one."""
+    from types import SimpleNamespace
+
+    from simnet.eval.designs import attribute_accuracy
+
+    column = list(ATTRIBUTES).index("memory_stacks")
+    counts = [0, 0, 3, 3, 4, 4, 4, 5, 12, 13]
+    truth = np.full((len(counts), len(ATTRIBUTES)), -1)
+    truth[:, column] = [min(c, 12) for c in counts]
+    values = ATTRIBUTES["memory_stacks"]
+    columns = SimpleNamespace(
+        attribute_names=["memory_stacks"],
+        predict_attributes=lambda emb: [
+            {"memory_stacks": (values[min(c + c % 2, 12)], 0.9)} for c in counts
+        ],
+    )
+    result = attribute_accuracy(columns, np.zeros((len(counts), 4)), truth)  # type: ignore[arg-type]
+    assert result["attribute_accuracy_memory_stacks_nonzero"] == 5 / 8
+    assert result["count_accuracy_memory_stacks_3"] == 0.0
+    assert result["count_accuracy_memory_stacks_4"] == 1.0
+    assert result["count_accuracy_memory_stacks_5"] == 0.0
+    assert result["count_accuracy_memory_stacks_12+"] == 1.0
+    assert result["count_drawings_memory_stacks_12+"] == 2
+    assert "count_accuracy_memory_stacks_0" not in result
 
 
 def test_difference_map_lights_up_where_the_designs_differ(copies: Path, tmp_path: Path) -> None:

@@ -184,9 +184,22 @@ def attribute_accuracy(net: SimNet, emb: np.ndarray, truth: np.ndarray) -> dict[
             guesses = [p[name][0] for p, k in zip(predicted, known, strict=True) if k]
             right = np.array([g == v for g, v in zip(guesses, values, strict=True)])
             out[f"attribute_accuracy_{name}"] = float(right.mean())
-            some = np.array([v != "0" for v in values])
-            if ATTRIBUTES[name][0] == "0" and some.any() and not some.all():
-                out[f"attribute_accuracy_{name}_nonzero"] = float(right[some].mean())
+            if ATTRIBUTES[name][0] == "0":  # a count
+                out.update(_by_count(name, np.array(values), right))
+    return out
+
+
+def _by_count(name: str, values: np.ndarray, right: np.ndarray) -> dict[str, Any]:
+    """A count head's accuracy over the drawings that have some, and per count: whether it
+    counts or reads the layout (even counts of stacks fill both columns; an odd one leaves
+    a site empty)."""
+    out: dict[str, Any] = {}
+    some = values != "0"
+    if some.any() and not some.all():
+        out[f"attribute_accuracy_{name}_nonzero"] = float(right[some].mean())
+    for value in sorted(set(values[some]), key=lambda v: int(v.rstrip("+"))):
+        out[f"count_accuracy_{name}_{value}"] = float(right[values == value].mean())
+        out[f"count_drawings_{name}_{value}"] = int((values == value).sum())
     return out
 
 
