@@ -82,6 +82,34 @@ def grid_paper(im: Image.Image) -> Image.Image:
     return Image.fromarray(x.astype(np.uint8))
 
 
+def ruled_paper(im: Image.Image) -> Image.Image:
+    """The drawing on ruled notepaper: grey lines every 11 pixels across, behind the ink,
+    and a red margin line down the left (added after the rulings were erased, as a check
+    of the kind, not of the grid it was built on)."""
+    x = np.asarray(im).astype(float)
+    paper = x[0, 0]
+    blank = np.abs(x - paper).max(axis=2) < 24
+    rules = np.zeros(x.shape[:2], bool)
+    rules[5::11] = True
+    x[rules & blank] = 0.6 * x[rules & blank] + 0.4 * np.array([120, 120, 140])
+    margin = np.zeros(x.shape[:2], bool)
+    margin[:, max(1, x.shape[1] // 20)] = True
+    x[margin & blank] = [200, 60, 60]
+    return Image.fromarray(x.astype(np.uint8))
+
+
+def dot_grid(im: Image.Image) -> Image.Image:
+    """The drawing on dot-grid paper: a grey dot every 6 pixels, behind the ink (no line
+    crosses the sheet, so nothing here erases it)."""
+    x = np.asarray(im).astype(float)
+    paper = x[0, 0]
+    dots = np.zeros(x.shape[:2], bool)
+    dots[3::6, 3::6] = True
+    dots &= np.abs(x - paper).max(axis=2) < 24
+    x[dots] = [130, 130, 130]
+    return Image.fromarray(x.astype(np.uint8))
+
+
 def stamp(im: Image.Image) -> Image.Image:
     """A red approval stamp in the lower right corner of the sheet, over the drawing."""
     sheet = im.copy()
@@ -119,6 +147,8 @@ EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "twice as wide a canvas": wide_canvas,
     "worn photocopy": photocopy,
     "on grid paper": grid_paper,
+    "on ruled paper": ruled_paper,
+    "on dot-grid paper": dot_grid,
     "approval stamp": stamp,
     "JPEG quality 8": heavy_jpeg,
     "skewed 3 degrees": turned(3),

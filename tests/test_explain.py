@@ -211,6 +211,36 @@ def test_attribute_heads_learn_from_the_embedding(tmp_path: Path) -> None:
     assert losses[-1] < 0.5 * losses[0]
 
 
+def test_ruled_and_graph_paper_is_painted_out_before_framing() -> None:
+    """A drawing on graph or ruled paper frames as the same drawing on plain paper. A line
+    of the drawing that lies on a ruling stays; a drawing that fills its sheet, or a sheet
+    with two lines across (a frame), is left as it is."""
+    from simnet.data.images import erase_rulings, prepare_image
+
+    sheet = np.full((120, 160, 3), 245, np.uint8)
+    sheet[40:80, 20:140] = (40, 110, 50)  # substrate
+    sheet[30:40, 50:110] = (40, 40, 160)  # die
+    sheet[90, 20:140] = (20, 20, 20)  # a thin dark line of the drawing
+    plain = prepare_image(Image.fromarray(sheet), 32, trim=True, max_aspect=1).astype(int)
+    for step, rows_only, colour in [(10, False, (150, 190, 150)), (9, True, (170, 170, 200))]:
+        ruled = sheet.copy()
+        paper = (ruled == 245).all(axis=2)
+        lines = np.zeros(paper.shape, bool)
+        lines[::step] = True  # row 90 is one of them when step is 9 or 10
+        if not rows_only:
+            lines[:, ::step] = True
+        ruled[lines & paper] = colour  # behind the ink
+        erased = np.asarray(erase_rulings(Image.fromarray(ruled)))
+        assert (erased[90, 20:140] == (20, 20, 20)).all()  # the drawing's line stays
+        framed = prepare_image(Image.fromarray(ruled), 32, trim=True, max_aspect=1).astype(int)
+        assert np.abs(framed - plain).mean() < 1.0
+    filled = np.full((60, 100, 3), (200, 40, 40), np.uint8)
+    framed_sheet = sheet.copy()
+    framed_sheet[[2, 117]] = (0, 0, 0)  # a frame's top and bottom
+    for image in (filled, framed_sheet):
+        assert (np.asarray(erase_rulings(Image.fromarray(image))) == image).all()
+
+
 def test_a_skewed_drawing_is_levelled_before_it_is_framed() -> None:
     """A section scanned a few degrees askew: its skew is found either way, a level
     drawing is never turned, and framed for the model it comes out as the level one,

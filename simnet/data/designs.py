@@ -114,8 +114,8 @@ class DesignSource(FileListSource):
 
     def _origin(self) -> str:
         stretch = ""
-        if self.max_aspect:  # framed: levelled, laid flat, specks ignored, stretched
-            stretch = f"|aspect<={self.max_aspect:g}|flat>{UPRIGHT:g}|level|specks|tall"
+        if self.max_aspect:  # framed: rulings erased, levelled, laid flat, specks ignored
+            stretch = f"|aspect<={self.max_aspect:g}|flat>{UPRIGHT:g}|level|specks|tall|rulings"
         return f"designs|{self.root}|{','.join(self.views)}|aspect{'|trim' * self.trim}{stretch}"
 
 

@@ -133,6 +133,49 @@ def skew_angle(image: Image.Image, most: float = 8.0, gain: float = 1.005) -> fl
     return float(fine) if best > gain * sharpness(0.0) else 0.0
 
 
+def erase_rulings(image: Image.Image, tolerance: int = 24, span: float = 0.9) -> Image.Image:
+    """``image`` with the rulings of ruled or graph paper painted out: thin lines across at
+    least ``span`` of the sheet, at least three of them one way, none beside another. A
+    drawing sits inside a margin, so no line of its own crosses the whole sheet; a drawing
+    cropped to its edges fills whole rows, but side by side. A ruling's pixels (those of its
+    colour, found in the margins) take the colour of the row or column beside it, so the
+    drawing's own ink on a ruling stays."""
+    pixels = np.asarray(image)
+    step = max(1, round((pixels.shape[0] * pixels.shape[1] / 65_536) ** 0.5))
+    sample = pixels[::step, ::step].reshape(-1, 3)  # a large photo need not be sorted whole
+    bins = (sample.astype(np.int32) // 8 * [1024, 32, 1]).sum(axis=1)  # 32 levels a channel
+    commonest = bins == np.argmax(np.bincount(bins))
+    paper = np.median(sample[commonest], axis=0).astype(np.int16)  # the commonest colour
+    ink = (np.abs(pixels.astype(np.int16) - paper) > tolerance).any(axis=2)
+    out = pixels.copy()
+    for axis in (0, 1):  # rows, then columns
+        lines = ink.mean(axis=1 - axis) >= span
+        lone = lines & ~np.roll(lines, 1) & ~np.roll(lines, -1)
+        if lone.sum() < 3 or lone.sum() != lines.sum():
+            continue
+        view = out if axis == 0 else out.transpose(1, 0, 2)  # rulings as rows
+        edge = max(1, view.shape[1] // 10)  # the margins, where a ruling crosses paper only
+        found = np.flatnonzero(lone)
+        ruling = np.median(
+            np.concatenate([view[found, :edge], view[found, -edge:]]).reshape(-1, 3), axis=0
+        )
+        last = len(view) - 1
+        for r in found:
+            before, after = view[r - 1 if r else r + 1], view[r + 1 if r < last else r - 1]
+            on = _near(view[r], ruling, tolerance)
+            # paper where either side is paper (the edge of a part stays where it was),
+            # else the ink beside it (a ruling crossing a part)
+            paper_beside = _near(before, paper, tolerance) | _near(after, paper, tolerance)
+            view[r, on & paper_beside] = paper
+            view[r, on & ~paper_beside] = before[on & ~paper_beside]
+    return Image.fromarray(out) if (out != pixels).any() else image
+
+
+def _near(pixels: np.ndarray, colour: np.ndarray, tolerance: int) -> np.ndarray:
+    """``(..., 3)`` pixels within ``tolerance`` of ``colour`` in every channel."""
+    return (np.abs(pixels.astype(np.int16) - colour) <= tolerance).all(axis=-1)
+
+
 def level_drawing(image: Image.Image) -> Image.Image:
     """``image`` turned back by its :func:`skew_angle`, on its paper's colour."""
     angle = skew_angle(image)
@@ -149,9 +192,10 @@ def frame_drawing(
     to at most ``max_aspect`` : 1 (:func:`limit_aspect`), as a design model frames a view
     before it is padded square and scaled. Where ``max_aspect`` is set, a skewed drawing
     is first made level (:func:`level_drawing`): stretched, a section's skew of a few
-    degrees would shear it by its aspect times as much."""
+    degrees would shear it by its aspect times as much. Before that, the rulings of ruled
+    or graph paper are painted out (:func:`erase_rulings`)."""
     if max_aspect:
-        image = level_drawing(image)
+        image = level_drawing(erase_rulings(image))
     if trim:
         return trim_to_content(image, max_aspect=max_aspect)
     return limit_aspect(image, max_aspect) if max_aspect else image
