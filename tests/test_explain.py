@@ -222,7 +222,10 @@ def test_ruled_and_graph_paper_is_painted_out_before_framing() -> None:
     sheet[30:40, 50:110] = (40, 40, 160)  # die
     sheet[90, 20:140] = (20, 20, 20)  # a thin dark line of the drawing
     plain = prepare_image(Image.fromarray(sheet), 32, trim=True, max_aspect=1).astype(int)
-    for step, rows_only, colour in [(10, False, (150, 190, 150)), (9, True, (170, 170, 200))]:
+    # every 17 px, rulings lie on the sheet's first and last rows (0 and 119): not beside
+    # each other, though a wrap-around would make them so
+    cases = [(10, False, (150, 190, 150)), (9, True, (170, 170, 200)), (17, False, (90, 90, 90))]
+    for step, rows_only, colour in cases:
         ruled = sheet.copy()
         paper = (ruled == 245).all(axis=2)
         lines = np.zeros(paper.shape, bool)

@@ -138,19 +138,23 @@ def erase_rulings(image: Image.Image, tolerance: int = 24, span: float = 0.9) ->
     least ``span`` of the sheet, at least three of them one way, none beside another. A
     drawing sits inside a margin, so no line of its own crosses the whole sheet; a drawing
     cropped to its edges fills whole rows, but side by side. A ruling's pixels (those of its
-    colour, found in the margins) take the colour of the row or column beside it, so the
-    drawing's own ink on a ruling stays."""
+    colour, found in the margins) take the paper's colour where either side of them is
+    paper, and the colour beside them where the ruling crosses a part; the drawing's own
+    ink on a ruling stays."""
     pixels = np.asarray(image)
     step = max(1, round((pixels.shape[0] * pixels.shape[1] / 65_536) ** 0.5))
     sample = pixels[::step, ::step].reshape(-1, 3)  # a large photo need not be sorted whole
     bins = (sample.astype(np.int32) // 8 * [1024, 32, 1]).sum(axis=1)  # 32 levels a channel
     commonest = bins == np.argmax(np.bincount(bins))
     paper = np.median(sample[commonest], axis=0).astype(np.int16)  # the commonest colour
-    ink = (np.abs(pixels.astype(np.int16) - paper) > tolerance).any(axis=2)
+    ink = ~_near(pixels, paper, tolerance)
     out = pixels.copy()
     for axis in (0, 1):  # rows, then columns
         lines = ink.mean(axis=1 - axis) >= span
-        lone = lines & ~np.roll(lines, 1) & ~np.roll(lines, -1)
+        beside = np.zeros_like(lines)  # a line before or after (no wrapping round)
+        beside[1:] |= lines[:-1]
+        beside[:-1] |= lines[1:]
+        lone = lines & ~beside
         if lone.sum() < 3 or lone.sum() != lines.sum():
             continue
         view = out if axis == 0 else out.transpose(1, 0, 2)  # rulings as rows
