@@ -200,8 +200,8 @@ def mcm(s: Spec) -> Design:
 def _interposer_sample(rng: random.Random) -> Spec:
     return {
         # Odd counts leave a site empty, as parts ship with fewer stacks than sites (H100
-        # SXM5: five of six). Even counts only taught the heads to read the columns' length
-        # and call every odd count the even one above or below (BENCHMARKS.md, issue 19).
+        # SXM5: five of six). With even counts only, a head could read a column's length
+        # instead of counting the stacks (BENCHMARKS.md, session 20).
         "stacks": rng.choice([2, 3, 4, 4, 5, 6, 6, 7, 8]),
         "hbm": _hbm(rng),
         "logic": rng.choice([1, 1, 2]),
