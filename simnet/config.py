@@ -205,10 +205,7 @@ class ModelConfig:
                 self.pool_grid == 1 or self.backbone == "compact",
                 "model.pool_grid is the compact backbone's; other backbones take 1",
             ),
-            (
-                0 <= self.pool_mean < len(self.widths),
-                f"model.pool_mean must be 0 to {len(self.widths) - 1} (the compact blocks)",
-            ),
+            (0 <= self.pool_mean < len(self.widths), "model.pool_mean must be 0 to the blocks"),
             (
                 self.pool_mean == 0 or self.backbone == "compact",
                 "model.pool_mean is the compact backbone's; other backbones take 0",
