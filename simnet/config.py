@@ -253,6 +253,8 @@ class LossConfig:
     group_radius: float = 0.8  # different designs of one family pulled within this distance
     group_margin: float = 1.2  # designs of different families pushed beyond it
     attribute_weight: float = 0.5  # cross-entropy of the model.attributes heads, per head
+    # ... and a weight of its own for some of them: {memory_stacks: 0.3}
+    attribute_weights: dict[str, float] = field(default_factory=dict)
     # Identity loss beside the contrastive one: a cosine classifier over the training
     # classes (with data.labels=design, each design), so that every step pushes each image
     # away from every class, not only from the negatives its batch holds. 0 = off; with
@@ -272,6 +274,10 @@ class LossConfig:
             at_most("loss.group_weight", self.group_weight, 1000.0),
             (self.attribute_weight >= 0, "loss.attribute_weight must be 0 or positive"),
             at_most("loss.attribute_weight", self.attribute_weight, 1000.0),
+            (
+                all(0 <= w <= 1000.0 for w in self.attribute_weights.values()),
+                "loss.attribute_weights must be between 0 and 1000",
+            ),
             (self.identity_weight >= 0, "loss.identity_weight must be 0 (off) or positive"),
             at_most("loss.identity_weight", self.identity_weight, 1000.0),
         ]
@@ -502,6 +508,14 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             value = [value] if value not in ("", None) else []
         (item,) = typing.get_args(annotation)
         return [_coerce(v, item, where) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SimNetError(f"config {where}: {value!r} is not a mapping (e.g. {{name: 0.5}})")
+        key_type, value_type = typing.get_args(annotation)
+        return {
+            _coerce(k, key_type, where): _coerce(v, value_type, f"{where}.{k}")
+            for k, v in value.items()
+        }
     if (annotation is str or origin is Literal) and isinstance(value, bool):
         value = "on" if value else "off"  # YAML reads a bare on/off as a boolean
     if origin is Literal:
@@ -633,8 +647,9 @@ def _sections(config: Config) -> list[tuple[str, Any]]:
 
 
 def _numbers(value: Any) -> list[float]:
-    """The numbers a setting holds (one, a list's, or none)."""
-    items = value if isinstance(value, list | tuple) else [value]
+    """The numbers a setting holds (one, a list's, a mapping's values, or none)."""
+    items = list(value.values()) if isinstance(value, dict) else value
+    items = items if isinstance(items, list | tuple) else [items]
     return [v for v in items if isinstance(v, int | float) and not isinstance(v, bool)]
 
 
@@ -696,6 +711,12 @@ def _check_combinations(config: Config) -> None:
     if unknown:
         raise SimNetError(
             f"augment.turn_views names {', '.join(unknown)}, not among model.views {views}"
+        )
+    unknown = sorted(set(config.loss.attribute_weights) - set(config.model.attributes))
+    if unknown:
+        raise SimNetError(
+            f"loss.attribute_weights names {', '.join(unknown)}, not among model.attributes "
+            f"{config.model.attributes}"
         )
     if t.shards >= 1 and t.batch_size % t.shards:
         raise SimNetError(

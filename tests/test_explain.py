@@ -3,6 +3,7 @@ calibration, and the compare that explains itself."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -25,6 +26,7 @@ from simnet.data.augment import (
 from simnet.data.cache import TEST, ImageSet
 from simnet.data.designs import decode_design, load_all_designs
 from simnet.data.sampler import ClassBalancedBatchSampler
+from simnet.errors import SimNetError
 from simnet.inference import SimNet
 from simnet.models import build_model
 from simnet.packages.attributes import ATTRIBUTES, attributes_of, describe, differing, encode
@@ -209,6 +211,39 @@ def test_attribute_heads_learn_from_the_embedding(tmp_path: Path) -> None:
         optimizer.step()
         losses.append(total.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_a_head_can_be_weighted_apart_from_the_others(tmp_path: Path) -> None:
+    """``loss.attribute_weights`` gives a head its own weight; the others keep
+    ``loss.attribute_weight``. The step's loss grows by exactly the weighted heads."""
+    from simnet.train import step
+
+    base = [f"data.cache_dir={tmp_path}", *TINY, "loss.identity_weight=0", "train.bf16=off"]
+    base += ["model.dropout=0"]
+    config = load_config(None, [*base, "loss.attribute_weight=0"], "packages")
+    weighted = config.replace(
+        loss={"attribute_weight": 0.25, "attribute_weights": {"memory_stacks": 2.0}}
+    )
+    torch.manual_seed(0)
+    plain = step.build_parts(config, 10)
+    heads = step.build_parts(weighted, 10, copy.deepcopy(plain.model))
+    x, labels = torch.rand(8, 3, 3, 32, 32), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    truth = torch.tensor([[i % 13, i % 3, i % 5, 1, -1] for i in range(8)])
+    plain.model.train()
+    with torch.no_grad():
+        each = attribute_loss(plain.model, plain.model(x), truth)
+    expected = 2.0 * each["memory_stacks"] + 0.25 * sum(
+        v for name, v in each.items() if name != "memory_stacks"
+    )
+    without, _ = step.train_step(plain, x, labels, lam=1.0, attributes=truth)
+    with_heads, _ = step.train_step(heads, x, labels, lam=1.0, attributes=truth)
+    assert with_heads == pytest.approx(without + float(expected), rel=1e-4)
+    with pytest.raises(SimNetError, match="attribute_weights names colour"):
+        load_config(None, ["loss.attribute_weights={colour: 1}"], "packages")
+    with pytest.raises(SimNetError, match="not a mapping"):
+        load_config(None, ["loss.attribute_weights=3"], "packages")
+    with pytest.raises(SimNetError, match="between 0 and 1000"):
+        load_config(None, ["loss.attribute_weights={dies: -1}"], "packages")
 
 
 def test_ruled_and_graph_paper_is_painted_out_before_framing() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import cast
 
@@ -44,6 +44,7 @@ class Parts:
     group_loss: GroupLoss | None = None  # with loss.group_weight > 0 and grouped labels
     group_weight: float = 0.0
     attribute_weight: float = 0.0  # per attribute head, when the model has heads
+    attribute_weights: dict[str, float] = field(default_factory=dict)  # those not as above
     classify: bool = False  # the classifier baseline: cross-entropy alone, no pairs
     identity_weight: float = 0.0  # the classifier's cross-entropy beside the pairs' loss
     world: World = World()
@@ -147,6 +148,7 @@ def build_parts(
         group_loss=group,
         group_weight=lc.group_weight,
         attribute_weight=lc.attribute_weight,
+        attribute_weights=dict(lc.attribute_weights),
         classify=lc.name == "cross-entropy",
         identity_weight=lc.identity_weight if model.classifier is not None else 0.0,
         world=world,
@@ -196,9 +198,11 @@ def train_step(
     if parts.group_loss is not None and groups is not None:
         loss = loss + parts.group_weight * parts.group_loss(embeddings, labels, groups)
     stats = dict(parts.miner.last_stats)
-    if len(parts.model.attribute_heads) and attributes is not None and parts.attribute_weight:
+    weighted = parts.attribute_weight or any(parts.attribute_weights.values())
+    if len(parts.model.attribute_heads) and attributes is not None and weighted:
         heads = attribute_loss(parts.model, embeddings, attributes.to(device))
-        loss = loss + parts.attribute_weight * sum(heads.values())
+        weight = parts.attribute_weights.get
+        loss = loss + sum(weight(name, parts.attribute_weight) * h for name, h in heads.items())
     if parts.identity_weight:
         identity = F.cross_entropy(parts.model.logits(embeddings.float()), labels)
         loss = loss + parts.identity_weight * identity
