@@ -13,7 +13,8 @@ copies (same seed, so the same designs and the same test split) drawn in every s
 - attribute accuracy per attribute, over the held-out designs' drawings.
 
     python benchmarks/design_styles.py --out runs/styles [--hold-out dimensioned true-scale]
-        [--epochs N] [--variants 1] [--train-designs N] [--set augment.greyscale=0.3 ...]
+        [--epochs N] [--variants 1] [--train-designs N] [--stacked-designs N]
+        [--set augment.greyscale=0.3 ...]
     python benchmarks/design_styles.py --out runs/styles --frozen efficientnet_lite0
         [--image-size 224]   # no training: ImageNet features of each view, concatenated
 """
@@ -34,16 +35,28 @@ from simnet.packages.render import DEFAULT_STYLE, STYLES
 from simnet.runtime import cpu_name
 from simnet.train import train
 
+# the families whose designs have two or more memory stacks: what the stack head counts
+STACKED = ["interposer-2.5d", "3d-on-2.5d"]
+
 
 def libraries(
-    out: Path, designs: int, held_out: list[str], variants: int, train_designs: int | None = None
+    out: Path,
+    designs: int,
+    held_out: list[str],
+    variants: int,
+    train_designs: int | None = None,
+    stacked: int | None = None,
 ) -> tuple[Path, Path]:
     """The training library (no held-out style) and the evaluation one (every style).
 
     ``train_designs`` (default ``designs``) draws a larger or smaller training library. The
     smaller library's designs are the first of the larger one's, byte for byte (a design's
     seed depends on its family and number only), and the test split is a hash of the
-    design's name, so the held-out designs stay out of training at any size."""
+    design's name, so the held-out designs stay out of training at any size.
+
+    ``stacked``: the training library's :data:`STACKED` families hold this many designs
+    each (the rest as before), drawn alone and linked in; their first designs are the
+    evaluation library's, as above."""
     seen = [DEFAULT_STYLE, *(s for s in STYLES if s != DEFAULT_STYLE and s not in held_out)]
     train_designs = train_designs or designs
     name = "train-library" if train_designs == designs else f"train-library-{train_designs}"
@@ -52,12 +65,32 @@ def libraries(
         generate_packages(
             train_lib, train_designs, renders=4, styles=seen, variants=variants, progress=False
         )
+    if stacked:
+        train_lib = _with_more_stacked(train_lib, stacked, seen, variants)
     if not eval_lib.exists():
         every = [DEFAULT_STYLE, *(s for s in STYLES if s != DEFAULT_STYLE)]
         generate_packages(
             eval_lib, designs, renders=len(every), styles=every, variants=variants, progress=False
         )
     return train_lib, eval_lib
+
+
+def _with_more_stacked(base: Path, per_family: int, styles: list[str], variants: int) -> Path:
+    """``base`` with its :data:`STACKED` families drawn again with ``per_family`` designs
+    each: a folder of links to the families' folders."""
+    extra = base.parent / f"stacked-{per_family}"
+    if not extra.exists():
+        generate_packages(
+            extra, per_family * len(STACKED), renders=4, styles=styles, variants=variants,
+            families=STACKED, progress=False,
+        )  # fmt: skip
+    combined = base.parent / f"{base.name}-stacked-{per_family}"
+    if not combined.exists():
+        combined.mkdir()
+        for family in sorted(p.name for p in base.iterdir() if p.is_dir()):
+            source = extra if family in STACKED else base
+            (combined / family).symlink_to((source / family).resolve())
+    return combined
 
 
 def main() -> None:
@@ -67,6 +100,9 @@ def main() -> None:
     parser.add_argument("--designs", type=int, default=600)
     parser.add_argument(
         "--train-designs", type=int, help="designs in the training library (default: --designs)"
+    )
+    parser.add_argument(
+        "--stacked-designs", type=int, help=f"designs of each of {STACKED} in training"
     )
     parser.add_argument("--epochs", type=int, help="default: the preset's")
     parser.add_argument("--variants", type=int, default=1, help="one-change copies per design")
@@ -78,8 +114,9 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=224, help="with --frozen (224)")
     args = parser.parse_args()
     train_lib, eval_lib = libraries(
-        args.out, args.designs, args.hold_out, args.variants, args.train_designs
-    )
+        args.out, args.designs, args.hold_out, args.variants, args.train_designs,
+        args.stacked_designs,
+    )  # fmt: skip
     if args.frozen:
         args.name = f"frozen-{args.frozen}-{args.image_size}"
         net = frozen(args.frozen, args.image_size)
