@@ -220,7 +220,8 @@ def test_a_head_can_be_weighted_apart_from_the_others(tmp_path: Path) -> None:
 
     base = [f"data.cache_dir={tmp_path}", *TINY, "loss.identity_weight=0", "train.bf16=off"]
     base += ["model.dropout=0"]
-    config = load_config(None, [*base, "loss.attribute_weight=0"], "packages")
+    unweighted = ["loss.attribute_weight=0", "loss.attribute_weights={}"]  # the preset has some
+    config = load_config(None, [*base, *unweighted], "packages")
     weighted = config.replace(
         loss={"attribute_weight": 0.25, "attribute_weights": {"memory_stacks": 2.0}}
     )
