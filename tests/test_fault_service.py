@@ -63,7 +63,11 @@ def untrained_model(folder: Path, *settings: str) -> Path:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> tuple[Path, Path, Path]:
     """``(data, model, index file)``: 40 generated images and a 20 MB one, indexed."""
-    root = tmp_path_factory.mktemp("fault-service")
+    return make_corpus(tmp_path_factory.mktemp("fault-service"))
+
+
+def make_corpus(root: Path) -> tuple[Path, Path, Path]:
+    """The corpus fixture's files, made under ``root``."""
     data = make_tree(root / "data", per_class=10)
     noise = np.random.default_rng(0).integers(0, 256, (2600, 2600, 3), dtype=np.uint8)
     Image.fromarray(noise).save(data / "circle" / "noise.png", compress_level=1)  # 20 MB
@@ -112,7 +116,12 @@ class Live:
 def live(corpus) -> Iterator[Live]:
     """The service on all addresses (so its docs are off by default), with short timeouts,
     one decode thread and two places in its queue."""
-    _, _, index = corpus
+    yield from serve_until_done(corpus[2])
+
+
+def serve_until_done(index: Path) -> Iterator[Live]:
+    """The service as the tests use it, stopped when the generator resumes, its log free
+    of tracebacks."""
     server = Live(
         index,
         "--host",
@@ -552,12 +561,22 @@ def replace(path: Path, how: str, outside: Path, inside: Path, rng: np.random.Ge
         path.symlink_to(inside)
 
 
-def test_indexed_files_replaced_are_refused_at_once_and_sigterm_still_ends(live, corpus) -> None:
+@pytest.fixture
+def own_live(tmp_path) -> Iterator[tuple[Live, tuple[Path, Path, Path]]]:
+    """A corpus and a server of the test's own, for a test that damages the one and ends
+    the other: with the module's, the tests that a worker runs after it (pytest-xdist's
+    worksteal does not keep the file's order) met a dead server and a damaged tree."""
+    corpus = make_corpus(tmp_path)
+    for server in serve_until_done(corpus[2]):
+        yield server, corpus
+
+
+def test_indexed_files_replaced_are_refused_at_once_and_sigterm_still_ends(own_live) -> None:
     """Each indexed file replaced afterwards (see :func:`replacements`): /images answers
     403, 404 or 413 within a second, never the outside file, never a 500; /explain of it
     is a 4xx too. A class folder replaced by a link out of the tree is refused the same.
     Then, with a FIFO in place and connections stalled, SIGTERM ends the server."""
-    data, _, index_file = corpus
+    live, (data, _, index_file) = own_live
     index = Index.load(index_file)
     rng = np.random.default_rng(3)
     outside = index_file.parent / "outside"
