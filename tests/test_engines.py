@@ -131,11 +131,12 @@ def test_cli_search_matches_whatever_the_engine(
     for a, b in zip(found["torch"], found["onnx"], strict=True):
         # the index was embedded by ONNX Runtime: a query finds itself at distance 0 there,
         # and PyTorch (bf16 where the CPU has it, 8 bits of mantissa) a hair away: 0.0076 in
-        # one full-suite run on an AMD EPYC with avx512_bf16, under 0.005 in most
+        # one full-suite run on an AMD EPYC with avx512_bf16, 0.0204 in another (session 21),
+        # under 0.005 in most; the other matches lie 0.09-0.12 away
         assert a["matches"][0]["path"] == b["matches"][0]["path"] == a["query"]
         assert b["matches"][0]["distance"] < 1e-5
         np.testing.assert_allclose(
-            [m["distance"] for m in a["matches"]], [m["distance"] for m in b["matches"]], atol=2e-2
+            [m["distance"] for m in a["matches"]], [m["distance"] for m in b["matches"]], atol=4e-2
         )
 
 
