@@ -174,6 +174,13 @@ def report(args: argparse.Namespace, result: dict) -> None:
             f"{result[f'queries_{style}']:>9}{mark}"
         )
     print(f"all: re-id@1 {result['reid_rank1']:.3f}, family P@1 {result['knn_accuracy']:.3f}")
+    if "reid_miss_own_copy" in result:
+        print(
+            "first where a design does not find itself: its own one-change copy "
+            f"{result['reid_miss_own_copy']:.3f}, another of its family "
+            f"{result['reid_miss_same_family']:.3f}, another family "
+            f"{result['reid_miss_other_family']:.3f} (shares of all queries)"
+        )
     for kind in ("seen", "held_out"):
         if f"reid_rank1_{kind}_worst" in result:
             print(

@@ -27,6 +27,7 @@ from simnet.data.cache import TEST, ImageSet
 from simnet.data.designs import decode_design, load_all_designs
 from simnet.data.sampler import ClassBalancedBatchSampler
 from simnet.errors import SimNetError
+from simnet.eval.designs import reidentification
 from simnet.inference import SimNet
 from simnet.models import build_model
 from simnet.packages.attributes import ATTRIBUTES, attributes_of, describe, differing, encode
@@ -380,6 +381,22 @@ def test_non_square_views_are_scaled_not_stretched(tmp_path: Path) -> None:
     rows, cols = np.flatnonzero(red.any(1)), np.flatnonzero(red.any(0))
     assert abs(len(rows) - len(cols)) <= 1 and 6 <= len(rows) <= 10  # still square: 8 px
     assert views[0, 0, 0].tolist() == [240, 240, 240]  # padded with the paper
+
+
+def test_a_missed_redrawing_says_what_stood_first() -> None:
+    lib = "lib/fcbga"
+    keys = [f"{lib}/a", f"{lib}/a-dies", f"{lib}/b", "lib/mcm/c"]  # the gallery's own drawings
+    keys += [f"{lib}/a/renders/{n}" for n in (1, 2, 3, 4)]  # four redrawings of a
+    families = np.array(["fcbga", "fcbga", "fcbga", "mcm"] + ["fcbga"] * 4)
+    gallery, queries = np.arange(4), np.arange(4, 8)
+    emb = np.eye(8)[:, :4].astype(np.float32)  # the gallery: four corners
+    emb[4:] = emb[[0, 1, 2, 3]] * 0.9  # each redrawing beside one gallery design
+    hits, found = reidentification(keys, emb, gallery, queries, families)
+    assert hits[:, 0].tolist() == [True, False, False, False]
+    assert found["reid_rank1"] == 0.25 and found["reid_rank5"] == 1.0
+    assert found["reid_miss_own_copy"] == 0.25  # "a-dies" first
+    assert found["reid_miss_same_family"] == 0.25  # "b" first
+    assert found["reid_miss_other_family"] == 0.25  # "c" first
 
 
 @pytest.mark.slow

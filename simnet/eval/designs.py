@@ -229,6 +229,35 @@ def _family_retrieval(
     return result
 
 
+def reidentification(
+    keys: list[str],
+    emb: np.ndarray,
+    gallery: np.ndarray,
+    queries: np.ndarray,
+    families: np.ndarray,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Whether each redrawn design finds itself among the ``gallery`` designs' own
+    drawings within 1 and 5 (``(Q, 5)`` hits), rank 1 and 5, and what stands first where
+    it does not: its own one-change copy (``reid_miss_own_copy``), another design of its
+    family, or a design of another family (shares of all queries)."""
+    _, idx = nearest_neighbours(emb[gallery], emb[queries], min(5, len(gallery)))
+    names = np.array([keys[i] for i in gallery])
+    wanted = np.array([design_of(keys[i]) for i in queries])
+    hits = names[idx] == wanted[:, None]  # (Q, k)
+    first = names[idx[:, 0]]
+    own_copy = np.array([f.startswith(w + "-") for f, w in zip(first, wanted, strict=True)])
+    same_family = families[gallery][idx[:, 0]] == families[queries]
+    miss = ~hits[:, 0]
+    return hits, {
+        "reid_rank1": float(hits[:, 0].mean()),
+        "reid_rank5": float(hits.any(1).mean()),
+        "reid_queries": int(len(queries)),
+        "reid_miss_own_copy": float((miss & own_copy).mean()),
+        "reid_miss_same_family": float((miss & ~own_copy & same_family).mean()),
+        "reid_miss_other_family": float((miss & ~same_family).mean()),
+    }
+
+
 def evaluate_designs(
     net: SimNet, path: str | Path, ks: list[int], progress: bool = False
 ) -> dict[str, Any]:
@@ -257,13 +286,8 @@ def evaluate_designs(
     gallery = np.flatnonzero(primary)
     queries = np.flatnonzero(~primary & (split == TEST))
     if len(queries):
-        _, idx = nearest_neighbours(emb[gallery], emb[queries], min(5, len(gallery)))
-        names = np.array([whole.keys[i] for i in gallery])
-        wanted = np.array([design_of(whole.keys[i]) for i in queries])
-        hits = names[idx] == wanted[:, None]  # (Q, k)
-        result["reid_rank1"] = float(hits[:, 0].mean())
-        result["reid_rank5"] = float(hits.any(1).mean())
-        result["reid_queries"] = int(len(queries))
+        hits, found = reidentification(whole.keys, emb, gallery, queries, families)
+        result.update(found)
         styles = _per_style(whole.keys, queries, hits[:, 0], emb, train, families)
         result.update(styles)
         result.update(_seen_and_held_out(styles, net.calibration.get("trained_styles")))
