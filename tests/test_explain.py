@@ -521,6 +521,25 @@ def test_trim_ignores_the_dust_of_a_scan() -> None:
     assert clean[0] > 180  # the line's 180 pixels, not the box's 100
 
 
+def test_trim_keeps_the_outline_drawn_around_small_parts() -> None:
+    """A line drawing's package edge lies outside the middle half of the sheet when the
+    dies it holds are small: the trim keeps it (it surrounds the dies), and still leaves
+    out a frame around the whole sheet and a title line under the drawing."""
+    from simnet.data.images import trim_to_content
+
+    sheet = np.full((200, 300, 3), 250, np.uint8)
+    sheet[30, 40:261] = sheet[170, 40:261] = 0  # the package's edge, 220 x 140
+    sheet[30:171, 40] = sheet[30:171, 260] = 0
+    sheet[85:115, 120:140] = sheet[85:115, 160:180] = 0  # two small dies, far inside
+    alone = trim_to_content(Image.fromarray(sheet)).size
+    assert 220 <= alone[0] <= 240 and 140 <= alone[1] <= 160
+    framed = np.full((260, 340, 3), 250, np.uint8)
+    framed[20:220, 20:320] = sheet
+    framed[2, 2:338] = framed[257, 2:338] = framed[2:258, 2] = framed[2:258, 337] = 0
+    framed[236, 2:338] = 0  # a title line across the foot of the frame
+    assert trim_to_content(Image.fromarray(framed)).size == alone
+
+
 def test_max_aspect_evens_out_how_tall_a_section_is_drawn(tmp_path: Path) -> None:
     """A section drawn 3x and 8x taller than true (two drawings' vertical exaggerations)
     reaches the model alike with ``max_aspect=1``; padded square, the flat one keeps a few

@@ -112,11 +112,12 @@ class DesignSource(FileListSource):
                 found.append((path, Record(str(path), f"{family}\t{design}", split)))
         return found
 
-    def _origin(self) -> str:
+    def _origin(self) -> str:  # "around": trimmed to a drawing with its outline
         stretch = ""
         if self.max_aspect:  # framed: rulings erased, levelled, laid flat, specks ignored
             stretch = f"|aspect<={self.max_aspect:g}|flat>{UPRIGHT:g}|level|specks|tall|rulings"
-        return f"designs|{self.root}|{','.join(self.views)}|aspect{'|trim' * self.trim}{stretch}"
+        trim = "|trim|around" if self.trim else ""
+        return f"designs|{self.root}|{','.join(self.views)}|aspect{trim}{stretch}"
 
 
 def load_all_designs(

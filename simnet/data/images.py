@@ -234,7 +234,9 @@ def trim_to_content(
     within 3% of the side of each other are one group), grown by ``margin`` of its longer
     side. The main group is the one with the most drawn pixels in the middle half of the
     image (a drawing is centred; a scale bar or a title block is not), or, with none
-    there, the largest. Where nothing is drawn the whole image is kept. ``max_aspect``:
+    there, the largest, together with the groups drawn around it (:func:`_enclosing`: a
+    line drawing's outline, whose pixels lie outside the middle half when the parts it
+    holds are small). Where nothing is drawn the whole image is kept. ``max_aspect``:
     the drawing is stretched (:func:`limit_aspect`) before its margin is added, so that
     the margin is the same share of its frame however flat it was drawn."""
     from scipy import ndimage
@@ -252,7 +254,9 @@ def trim_to_content(
     sizes = ndimage.sum(ink & middle, groups, index=np.arange(1, count + 1))
     if not sizes.max() > 0:
         sizes = ndimage.sum(ink, groups, index=np.arange(1, count + 1))
-    rows, cols = np.nonzero(ink & (groups == 1 + int(np.argmax(sizes))))
+    main = 1 + int(np.argmax(sizes))
+    chosen = [main, *_enclosing(groups, main, reach)]
+    rows, cols = np.nonzero(ink & np.isin(groups, chosen))
     top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
     if max_aspect:
         drawing = limit_aspect(image.crop((left, top, right + 1, bottom + 1)), max_aspect)
@@ -269,6 +273,34 @@ def trim_to_content(
         min(image.height, bottom + 1 + pad),
     )
     return image.crop(box)
+
+
+def _enclosing(groups: np.ndarray, main: int, edge: int) -> list[int]:
+    """The labels of the groups that surround group ``main``: an outline drawn around it
+    (a line drawing's package edge, far from the parts inside it), each holding ``main``'s
+    centre once its holes are filled. A group reaching within ``edge`` pixels of all four
+    sides of the image is the sheet's frame, not the drawing's, and is left out."""
+    from scipy import ndimage
+
+    boxes = ndimage.find_objects(groups)
+    inner = boxes[main - 1]
+    assert inner is not None
+    middle = [(s.start + s.stop) // 2 for s in inner]
+    h, w = groups.shape
+    found = []
+    for label, box in enumerate(boxes, 1):
+        if label == main or box is None:
+            continue
+        (top, bottom), (left, right) = ((s.start, s.stop) for s in box)
+        spans = zip(box, inner, strict=True)
+        around = all(o.start <= i.start and o.stop >= i.stop for o, i in spans)
+        sheet = top <= edge and left <= edge and bottom >= h - edge and right >= w - edge
+        if not around or sheet:
+            continue
+        filled = ndimage.binary_fill_holes(groups[box] == label)
+        if filled[middle[0] - top, middle[1] - left]:
+            found.append(label)
+    return found
 
 
 def decode_image(
