@@ -197,14 +197,16 @@ def report(args: argparse.Namespace, result: dict) -> None:
                 f"{result[f'one_change_cases_{change}']:>7}"
             )
         print(f"{'all':<16}{result['one_change_ordering']:>9.3f}")
-    attributes = [k for k in result if k.startswith("attribute_accuracy_")]
-    if attributes:
-        print(
-            "attribute accuracy: "
-            + ", ".join(
-                f"{k.removeprefix('attribute_accuracy_')} {result[k]:.3f}" for k in attributes
+    groups = {"": "", "_seen": ", seen styles", "_held_out": ", held-out styles"}
+    names = [k.removeprefix("attribute_accuracy_") for k in result if "attribute_acc" in k]
+    for suffix, which in groups.items():
+        mine = [n for n in names if n.endswith(suffix)] if suffix else names
+        mine = [n for n in mine if suffix or not n.endswith(("_seen", "_held_out"))]
+        if mine:
+            scores = (
+                f"{n.removesuffix(suffix)} {result['attribute_accuracy_' + n]:.3f}" for n in mine
             )
-        )
+            print(f"attribute accuracy{which}: " + ", ".join(scores))
     for name in ("dies", "memory_stacks"):
         prefix = f"count_drawings_{name}_"
         counts = [k.removeprefix(prefix) for k in result if k.startswith(prefix)]

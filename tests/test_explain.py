@@ -416,8 +416,16 @@ def test_compare_explains_without_params_and_evaluate_measures_structure(
     result = json.loads(capsys.readouterr().out)
     assert 0 <= result["one_change_ordering"] <= 1
     assert any(k.startswith("one_change_ordering_") for k in result)
+    params_files = copies.glob("*/*/params.json")
+    drawn = {d["style"] for p in params_files for d in json.loads(p.read_text())["drawings"]}
+    unseen = drawn - set(calibration["trained_styles"])  # only test designs were drawn so
+    assert any(k.endswith("_held_out") for k in result) == bool(unseen)
     for name in ("family", "dies", "memory_stacks"):
-        assert 0 <= result[f"attribute_accuracy_{name}"] <= 1
+        whole = result[f"attribute_accuracy_{name}"]
+        assert 0 <= whole <= 1
+        kinds = (f"attribute_accuracy_{name}_seen", f"attribute_accuracy_{name}_held_out")
+        parts = [result[k] for k in kinds if k in result]
+        assert parts and min(parts) - 1e-9 <= whole <= max(parts) + 1e-9  # a mix of the two
     # two designs that differ by one change, their params.json removed
     original = next(p for p in copies.glob("*/*") if (p / "params.json").is_file())
     params = json.loads((original / "params.json").read_text())

@@ -131,6 +131,29 @@ def _seen_and_held_out(styles: dict[str, Any], trained: list[str] | None) -> dic
     return out
 
 
+def _attributes(net: SimNet, keys: list[str], emb: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """:func:`attribute_accuracy` over all the drawings, and again (``..._seen``,
+    ``..._held_out``) over those in the styles seen in training and those held out."""
+    out = attribute_accuracy(net, emb, truth)
+    styles = np.array([drawing_style(k) or "" for k in keys])
+    for kind, rows in _seen_and_held_out_rows(styles, net.calibration.get("trained_styles")):
+        found = attribute_accuracy(net, emb[rows], truth[rows])
+        out.update({f"{k}_{kind}": v for k, v in found.items() if "attribute_acc" in k})
+    return out
+
+
+def _seen_and_held_out_rows(
+    styles: np.ndarray, trained: list[str] | None
+) -> list[tuple[str, np.ndarray]]:
+    """The rows drawn in a style seen in training and those in a style held out of it
+    (where the model knows its training styles and the drawings theirs)."""
+    if not trained or not styles.any():
+        return []
+    seen = np.isin(styles, trained)
+    groups = {"seen": seen, "held_out": ~seen & (styles != "")}
+    return [(kind, np.flatnonzero(rows)) for kind, rows in groups.items() if rows.any()]
+
+
 def one_change_ordering(keys: list[str], emb: np.ndarray, test: np.ndarray) -> dict[str, Any]:
     """For each held-out design A with one-change copies: over its redrawings A' and
     its copies B (their own drawing), the share of (A', B) where A' is nearer to A.
@@ -294,7 +317,8 @@ def evaluate_designs(
     test_all = np.flatnonzero(labelled & (split == TEST))
     result.update(one_change_ordering(whole.keys, emb, test_all))
     if whole.attributes is not None:
-        result.update(attribute_accuracy(net, emb[test_all], whole.attributes[test_all]))
+        keys = [whole.keys[i] for i in test_all]
+        result.update(_attributes(net, keys, emb[test_all], whole.attributes[test_all]))
     result.update(
         {
             "train_designs": int(len(train)),
