@@ -145,13 +145,15 @@ def _attributes(net: SimNet, keys: list[str], emb: np.ndarray, truth: np.ndarray
 def _seen_and_held_out_rows(
     styles: np.ndarray, trained: list[str] | None
 ) -> list[tuple[str, np.ndarray]]:
-    """The rows drawn in a style seen in training and those in a style held out of it
-    (where the model knows its training styles and the drawings theirs)."""
+    """The rows drawn in a style seen in training and those in a style held out of it,
+    where there are both (the model knows its training styles and the drawings theirs)."""
     if not trained or not styles.any():
         return []
     seen = np.isin(styles, trained)
     groups = {"seen": seen, "held_out": ~seen & (styles != "")}
-    return [(kind, np.flatnonzero(rows)) for kind, rows in groups.items() if rows.any()]
+    if not all(rows.any() for rows in groups.values()):
+        return []
+    return [(kind, np.flatnonzero(rows)) for kind, rows in groups.items()]
 
 
 def one_change_ordering(keys: list[str], emb: np.ndarray, test: np.ndarray) -> dict[str, Any]:
