@@ -176,7 +176,7 @@ def report(args: argparse.Namespace, result: dict) -> None:
     print(f"all: re-id@1 {result['reid_rank1']:.3f}, family P@1 {result['knn_accuracy']:.3f}")
     if "reid_miss_own_copy" in result:
         print(
-            "first where a design does not find itself: its own one-change copy "
+            "first where a design does not find itself: its one-change twin "
             f"{result['reid_miss_own_copy']:.3f}, another of its family "
             f"{result['reid_miss_same_family']:.3f}, another family "
             f"{result['reid_miss_other_family']:.3f} (shares of all queries)"

@@ -385,17 +385,18 @@ def test_non_square_views_are_scaled_not_stretched(tmp_path: Path) -> None:
 
 def test_a_missed_redrawing_says_what_stood_first() -> None:
     lib = "lib/fcbga"
-    keys = [f"{lib}/a", f"{lib}/a-dies", f"{lib}/b", "lib/mcm/c"]  # the gallery's own drawings
+    keys = [f"{lib}/a", f"{lib}/a-dies", f"{lib}/a-2", "lib/mcm/c"]  # the gallery's drawings
     keys += [f"{lib}/a/renders/{n}" for n in (1, 2, 3, 4)]  # four redrawings of a
     families = np.array(["fcbga", "fcbga", "fcbga", "mcm"] + ["fcbga"] * 4)
     gallery, queries = np.arange(4), np.arange(4, 8)
     emb = np.eye(8)[:, :4].astype(np.float32)  # the gallery: four corners
     emb[4:] = emb[[0, 1, 2, 3]] * 0.9  # each redrawing beside one gallery design
-    hits, found = reidentification(keys, emb, gallery, queries, families)
+    origins = np.array([0, 0, 1, 2, 0, 0, 0, 0])  # "a-dies" is a copy of "a"; "a-2" is not
+    hits, found = reidentification(keys, emb, gallery, queries, families, origins)
     assert hits[:, 0].tolist() == [True, False, False, False]
     assert found["reid_rank1"] == 0.25 and found["reid_rank5"] == 1.0
     assert found["reid_miss_own_copy"] == 0.25  # "a-dies" first
-    assert found["reid_miss_same_family"] == 0.25  # "b" first
+    assert found["reid_miss_same_family"] == 0.25  # "a-2" first
     assert found["reid_miss_other_family"] == 0.25  # "c" first
 
 

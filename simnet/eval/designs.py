@@ -260,18 +260,22 @@ def reidentification(
     gallery: np.ndarray,
     queries: np.ndarray,
     families: np.ndarray,
+    origins: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Whether each redrawn design finds itself among the ``gallery`` designs' own
     drawings within 1 and 5 (``(Q, 5)`` hits), rank 1 and 5, and what stands first where
-    it does not: its own one-change copy (``reid_miss_own_copy``), another design of its
-    family, or a design of another family (shares of all queries)."""
+    it does not: its one-change twin (``reid_miss_own_copy``: its copy, or a copy's
+    original, where ``origins`` says), another design of its family, or a design of
+    another family (shares of all queries)."""
     _, idx = nearest_neighbours(emb[gallery], emb[queries], min(5, len(gallery)))
     names = np.array([keys[i] for i in gallery])
     wanted = np.array([design_of(keys[i]) for i in queries])
     hits = names[idx] == wanted[:, None]  # (Q, k)
-    first = names[idx[:, 0]]
-    own_copy = np.array([f.startswith(w + "-") for f, w in zip(first, wanted, strict=True)])
-    same_family = families[gallery][idx[:, 0]] == families[queries]
+    first = gallery[idx[:, 0]]
+    own_copy = (
+        np.zeros(len(queries), bool) if origins is None else origins[first] == origins[queries]
+    )
+    same_family = families[first] == families[queries]
     miss = ~hits[:, 0]
     return hits, {
         "reid_rank1": float(hits[:, 0].mean()),
@@ -311,7 +315,7 @@ def evaluate_designs(
     gallery = np.flatnonzero(primary)
     queries = np.flatnonzero(~primary & (split == TEST))
     if len(queries):
-        hits, found = reidentification(whole.keys, emb, gallery, queries, families)
+        hits, found = reidentification(whole.keys, emb, gallery, queries, families, whole.origins)
         result.update(found)
         styles = _per_style(whole.keys, queries, hits[:, 0], emb, train, families)
         result.update(styles)
