@@ -200,8 +200,8 @@ def report(args: argparse.Namespace, result: dict) -> None:
     groups = {"": "", "_seen": ", seen styles", "_held_out": ", held-out styles"}
     names = [k.removeprefix("attribute_accuracy_") for k in result if "attribute_acc" in k]
     for suffix, which in groups.items():
-        mine = [n for n in names if n.endswith(suffix)] if suffix else names
-        mine = [n for n in mine if suffix or not n.endswith(("_seen", "_held_out"))]
+        parts = ("_seen", "_held_out")
+        mine = [n for n in names if (n.endswith(suffix) if suffix else not n.endswith(parts))]
         if mine:
             scores = (
                 f"{n.removesuffix(suffix)} {result['attribute_accuracy_' + n]:.3f}" for n in mine
